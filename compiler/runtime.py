@@ -1,0 +1,34 @@
+"""ONNX Runtime as the reference executor, for ONNX files and for any IR state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from edgec.ir.graph import Graph
+from edgec.ir.onnx_export import to_onnx
+
+Feeds = Mapping[str, np.ndarray]
+
+
+def session(model: onnx.ModelProto | bytes | Path, threads: int = 0) -> ort.InferenceSession:
+    """A CPU session; ``threads`` 0 lets ONNX Runtime choose."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
+    return ort.InferenceSession(str(source) if isinstance(source, Path) else source, options, providers=["CPUExecutionProvider"])
+
+
+def run(sess: ort.InferenceSession, feeds: Feeds) -> dict[str, np.ndarray]:
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, dict(feeds)), strict=True))
+
+
+def run_graph(graph: Graph, feeds: Feeds, extra_outputs: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """Execute an IR state: export it to ONNX and run it with ONNX Runtime."""
+    return run(session(to_onnx(graph, extra_outputs=extra_outputs)), feeds)

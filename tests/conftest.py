@@ -1,0 +1,24 @@
+"""Test-suite wide settings: verify() runs after every pass in every test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgec.passes import manager
+
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
+@pytest.fixture(autouse=True)
+def _verify_after_each_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manager, "VERIFY_AFTER_EACH_PASS", True)
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    """../shared/models beside the checkout (CI puts shared/ there)."""
+    if not SHARED_MODELS.is_dir():
+        pytest.fail(f"the real models are expected in {SHARED_MODELS}")
+    return SHARED_MODELS

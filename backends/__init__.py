@@ -19,7 +19,7 @@ import numpy as np
 from edgec.errors import TargetError
 
 if TYPE_CHECKING:
-    from edgec.ir.graph import Graph, Node
+    from edgec.ir.graph import Graph
     from edgec.passes.manager import PassSpec
     from edgec.targets import Target
 
@@ -43,11 +43,15 @@ class Artifact:
 
     ``runner`` executes the artifact on this machine for the accuracy check
     (None when nothing here can run it); it takes and returns tensors named
-    and laid out as the input model's.
+    and laid out as the input model's. ``run_instructions`` (Markdown) and
+    ``device_checks`` (what only the device can check) go into the bundle's
+    README.
     """
 
     main: str
     runner: Runner | None
+    run_instructions: str
+    device_checks: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,7 +96,3 @@ def load(name: str, target_name: str) -> Backend:
             f"(`edgec targets` lists them) or install the backend's package."
         )
     return loaders[name]()
-
-
-def node_label(node: Node) -> str:
-    return f"{node.op.value} node '{node.name}'"

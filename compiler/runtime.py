@@ -21,7 +21,9 @@ def session(model: onnx.ModelProto | bytes | Path, threads: int = 0) -> ort.Infe
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
     source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
-    return ort.InferenceSession(str(source) if isinstance(source, Path) else source, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(source) if isinstance(source, Path) else source, options, providers=["CPUExecutionProvider"]
+    )
 
 
 def run(sess: ort.InferenceSession, feeds: Feeds) -> dict[str, np.ndarray]:

@@ -143,7 +143,7 @@ class Graph:
         return value
 
     def remove_value(self, value: Value) -> None:
-        if value.uses or value.producer is not None or value in self.outputs:
+        if value.uses or value.producer is not None or value in self.outputs or value in self.inputs:
             raise VerificationError(f"value '{value.name}' is still in use and cannot be removed")
         del self.values[value.name]
 
@@ -165,9 +165,7 @@ class Graph:
                 value.uses.append((node, index))
         for value in node.outputs:
             if value.producer is not None:
-                raise VerificationError(
-                    f"value '{value.name}' already has producer '{value.producer.name}'"
-                )
+                raise VerificationError(f"value '{value.name}' already has producer '{value.producer.name}'")
             value.producer = node
         if before is None:
             self.nodes.append(node)

@@ -74,14 +74,16 @@ def _attrs(node: Node) -> dict[str, Any]:
     return out
 
 
-def _emit_activation(em: _Emitter, op: Op, attrs: dict[str, Any], src: str, dst: str, name: str) -> None:
+def _emit_activation(
+    em: _Emitter, op: Op, attrs: dict[str, Any], src: str, dst: str, name: str, dtype: np.dtype
+) -> None:
     if op is Op.SILU:
         sig = em.fresh(f"{name}/sigmoid")
         em.emit("Sigmoid", [src], [sig], name=sig)
         em.emit("Mul", [src, sig], [dst], name=name)
     elif op is Op.CLIP:
-        lo = em.constant(f"{name}/min", np.float32(attrs.get("min", -np.inf)))
-        hi = em.constant(f"{name}/max", np.float32(attrs.get("max", np.inf)))
+        lo = em.constant(f"{name}/min", np.asarray(attrs.get("min", -np.inf), dtype=dtype))
+        hi = em.constant(f"{name}/max", np.asarray(attrs.get("max", np.inf), dtype=dtype))
         em.emit("Clip", [src, lo, hi], [dst], name=name)
     else:
         em.emit(op.value, [src], [dst], name=name, **attrs)
@@ -91,7 +93,7 @@ def _export_node(em: _Emitter, node: Node) -> None:
     activation: Op | None = node.attrs.get("activation")
     inputs, outputs = _names(node.inputs), [v.name for v in node.outputs]
     if node.op is Op.SILU:
-        _emit_activation(em, Op.SILU, {}, inputs[0], outputs[0], node.name)
+        _emit_activation(em, Op.SILU, {}, inputs[0], outputs[0], node.name, node.output.dtype)
         return
     if activation is None:
         em.emit(node.op.value, inputs, outputs, name=node.name, **_attrs(node))
@@ -99,7 +101,8 @@ def _export_node(em: _Emitter, node: Node) -> None:
     pre = em.fresh(f"{node.name}/preact")
     em.emit(node.op.value, inputs, [pre], name=node.name, **_attrs(node))
     act_name = em.fresh(f"{node.name}/{activation.value.lower()}")
-    _emit_activation(em, activation, dict(node.attrs.get("activation_attrs", {})), pre, outputs[0], act_name)
+    attrs = dict(node.attrs.get("activation_attrs", {}))
+    _emit_activation(em, activation, attrs, pre, outputs[0], act_name, node.output.dtype)
 
 
 def _value_info(value: Value) -> onnx.ValueInfoProto:
@@ -124,7 +127,7 @@ def to_onnx(
     table = exporters or {}
     for value in graph.constants():
         if value.uses or value in graph.outputs:
-            em.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value.data), value.name))
+            em.initializers.append(numpy_helper.from_array(np.asarray(value.data, order="C"), value.name))
     for node in graph.nodes:
         table.get(node.op, _export_node)(em, node)
     outputs = list(dict.fromkeys([v.name for v in graph.outputs] + list(extra_outputs)))

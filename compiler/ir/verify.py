@@ -16,7 +16,7 @@ import onnx
 
 from edgec.errors import VerificationError
 from edgec.ir.graph import Graph, Node, Value
-from edgec.ir.onnx_export import to_onnx
+from edgec.ir.onnx_export import onnx_dtype, to_onnx
 from edgec.ir.ops import Op
 from edgec.ir.printer import format_node
 
@@ -73,7 +73,7 @@ def _check_structure(graph: Graph) -> None:
 def _check_shapes(graph: Graph) -> None:
     model = to_onnx(graph, value_info=False)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
         raise _fail(graph, f"ONNX shape inference rejects the graph: {exc}") from exc
     found = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)}
@@ -82,9 +82,16 @@ def _check_shapes(graph: Graph) -> None:
             info = found.get(value.name)
             if info is None or not info.type.tensor_type.HasField("shape"):
                 continue
+            if info.type.tensor_type.elem_type != onnx_dtype(value.dtype):
+                inferred_type = onnx.helper.tensor_dtype_to_np_dtype(info.type.tensor_type.elem_type)
+                raise _fail(
+                    graph, f"'{value.name}' has dtype {value.dtype}, op rules say {inferred_type}", node
+                )
             dims = info.type.tensor_type.shape.dim
             if len(dims) != len(value.shape or ()):
-                raise _fail(graph, f"'{value.name}' has rank {len(value.shape or ())}, op rules say {len(dims)}", node)
+                raise _fail(
+                    graph, f"'{value.name}' has rank {len(value.shape or ())}, op rules say {len(dims)}", node
+                )
             for axis, (dim, ours) in enumerate(zip(dims, value.shape or (), strict=True)):
                 if dim.HasField("dim_value") and dim.dim_value != ours:
                     raise _fail(

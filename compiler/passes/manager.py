@@ -33,15 +33,15 @@ class NoOptions:
     """For passes without options."""
 
 
-O = TypeVar("O")
+OptionsT = TypeVar("OptionsT")
 PassFn = Callable[[Graph, Any], int]
 
 
 @dataclass(frozen=True)
-class PassInfo(Generic[O]):
+class PassInfo(Generic[OptionsT]):
     name: str
-    run: Callable[[Graph, O], int]
-    options: type[O]
+    run: Callable[[Graph, OptionsT], int]
+    options: type[OptionsT]
     description: str
 
 
@@ -87,7 +87,9 @@ def _coerce(pass_name: str, key: str, kind: Any, raw: Any) -> Any:
         return raw
     if kind in (list, tuple) and isinstance(raw, (list, tuple)):
         return tuple(raw)
-    raise UsageError(f"pass '{pass_name}': option '{key}' must be {getattr(kind, '__name__', kind)}, got {raw!r}")
+    raise UsageError(
+        f"pass '{pass_name}': option '{key}' must be {getattr(kind, '__name__', kind)}, got {raw!r}"
+    )
 
 
 def make_spec(name: str, options: Mapping[str, Any] | None = None) -> PassSpec:
@@ -101,7 +103,9 @@ def make_spec(name: str, options: Mapping[str, Any] | None = None) -> PassSpec:
     values = {}
     for key, raw in (options or {}).items():
         if key not in fields:
-            raise UsageError(f"pass '{name}' has no option '{key}'; its options: {', '.join(sorted(fields)) or 'none'}")
+            raise UsageError(
+                f"pass '{name}' has no option '{key}'; its options: {', '.join(sorted(fields)) or 'none'}"
+            )
         values[key] = _coerce(name, key, hints[key], raw)
     return PassSpec(name, info.options(**values))
 
@@ -131,13 +135,17 @@ def run_passes(
                 verify(graph)
         except VerificationError as exc:
             before = ", ".join(r.spec.name for r in records) or "none"
-            raise PassError(f"pass '{spec.name}' left an invalid graph (passes before it: {before}): {exc}") from exc
+            raise PassError(
+                f"pass '{spec.name}' left an invalid graph (passes before it: {before}): {exc}"
+            ) from exc
         except EdgecError:
             raise
         records.append(PassRecord(spec, count))
         if dump_dir is not None:
             dump_dir.mkdir(parents=True, exist_ok=True)
-            (dump_dir / f"{len(records):03d}-{spec.name}.ir").write_text(format_graph(graph, with_constants=False))
+            (dump_dir / f"{len(records):03d}-{spec.name}.ir").write_text(
+                format_graph(graph, with_constants=False)
+            )
     return records
 
 

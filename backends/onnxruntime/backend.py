@@ -1,0 +1,49 @@
+"""Writes the target-ready IR as ONNX (opset 21), which ONNX Runtime runs as is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from edgec.backends import Artifact, BuildRequest, Unsupported
+from edgec.ir.graph import Graph
+from edgec.ir.onnx_export import OPSET, to_onnx
+from edgec.passes.manager import PassSpec
+from edgec.runtime import run, session
+from edgec.targets import Target
+from edgec.templating import render
+
+MODEL_FILE = "model.onnx"
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def check(self, graph: Graph, target: Target) -> list[Unsupported]:
+        """ONNX Runtime's CPU provider runs every op of the IR's canonical set."""
+        return []
+
+    def passes(self, target: Target, precision: str) -> list[PassSpec]:
+        return []
+
+    def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
+        model_path = out_dir / MODEL_FILE
+        onnx.save_model(to_onnx(graph), model_path)
+        script = render(
+            "onnxruntime/run.py.j2",
+            model_file=MODEL_FILE,
+            inputs=[v.name for v in graph.inputs],
+            outputs=[v.name for v in graph.outputs],
+        )
+        (out_dir / "run.py").write_text(script, encoding="utf-8")
+        sess = session(model_path, threads=1)
+        return Artifact(
+            main=MODEL_FILE,
+            runner=lambda feeds: run(sess, feeds),
+            run_instructions=render("onnxruntime/run_instructions.md.j2", model_file=MODEL_FILE, opset=OPSET),
+            metadata={"format": "onnx", "opset": OPSET, "runtime": "onnxruntime (CPUExecutionProvider)"},
+        )
+
+
+BACKEND = OnnxRuntimeBackend()

@@ -1,0 +1,198 @@
+"""The ``edgec`` command: build, inspect, targets.
+
+Errors print one paragraph to stderr and exit with the error's code (see
+README "Exit codes"); tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgec import __version__
+from edgec.errors import EdgecError, UsageError
+
+_SHAPE = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(?:x\d+)*)$")
+
+
+def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """``NAME=1x3x224x224`` -> (NAME, (1, 3, 224, 224)); NAME may contain '='."""
+    match = _SHAPE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIMxDIMx..., e.g. input=1x3x224x224, got {text!r}")
+    return match["name"], tuple(int(d) for d in match["dims"].split("x"))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--targets-file",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="extra target catalogue (TOML) that adds or overrides entries; repeatable",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def _shape_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        type=parse_input_shape,
+        default=[],
+        metavar="NAME=DIMS",
+        help="static shape for a model input, e.g. x=1x3x48x192; repeatable",
+    )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgec", description="Compile an ONNX model into a bundle for edge hardware."
+    )
+    parser.add_argument("--version", action="version", version=f"edgec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = sub.add_parser("build", help="compile MODEL into a bundle for a target")
+    build.add_argument("model", type=Path, metavar="MODEL", help="the ONNX model")
+    build.add_argument("-t", "--target", required=True, help="target name (see `edgec targets`)")
+    build.add_argument("-o", "--output", type=Path, help="bundle directory (default: dist/<model>-<target>)")
+    build.add_argument("--precision", help="fp32, fp16, int8, ... (default: the target's)")
+    build.add_argument("--force", action="store_true", help="replace an existing output directory")
+    build.add_argument(
+        "--no-verify", action="store_true", help="skip the accuracy check against the input model"
+    )
+    build.add_argument(
+        "--sample-data", type=Path, metavar="NPZ", help="inputs for the accuracy check (.npz by input name)"
+    )
+    build.add_argument(
+        "--samples", type=int, default=8, help="random samples for the accuracy check (default 8)"
+    )
+    build.add_argument("--seed", type=int, default=0, help="seed of the random samples (default 0)")
+    build.add_argument("--dump-ir", type=Path, metavar="DIR", help="write the IR after each pass into DIR")
+    build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    _shape_option(build)
+    _common(build)
+
+    inspect = sub.add_parser("inspect", help="ops, parameters, MACs, memory; what a target cannot run")
+    inspect.add_argument("model", type=Path, metavar="MODEL")
+    inspect.add_argument(
+        "-t", "--target", help="also list the nodes this target cannot run and estimate latency"
+    )
+    inspect.add_argument("--precision", help="precision for the latency estimate (default: the target's)")
+    inspect.add_argument(
+        "--ir", action="store_true", help="print the IR after cleanup instead of the summary"
+    )
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    _shape_option(inspect)
+    _common(inspect)
+
+    targets = sub.add_parser("targets", help="list the target catalogue")
+    targets.add_argument("--json", action="store_true", help="print JSON")
+    _common(targets)
+    return parser
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from edgec.pipeline import BuildOptions, build
+
+    if args.samples < 1:
+        raise UsageError("--samples must be at least 1")
+    result = build(
+        BuildOptions(
+            model=args.model,
+            target=args.target,
+            output=args.output,
+            precision=args.precision,
+            input_shapes=dict(args.input_shape),
+            targets_files=args.targets_file,
+            force=args.force,
+            verify=not args.no_verify,
+            sample_data=args.sample_data,
+            samples=args.samples,
+            seed=args.seed,
+            dump_ir=args.dump_ir,
+        )
+    )
+    summary = {
+        "bundle": str(result.bundle),
+        "target": result.manifest["target"],
+        "precision": result.manifest["precision"],
+        "artifact": result.manifest["artifact"],
+        "accuracy": result.report["accuracy"],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {result.bundle}/ ({summary['artifact']}, {summary['target']}, {summary['precision']})")
+        for name, metrics in summary["accuracy"].get("outputs", {}).items():
+            print(f"  {name}: cosine {metrics['cosine']}, max abs error {metrics['max_abs_error']}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from edgec import backends
+    from edgec.analysis import format_inspect, inspect_model
+    from edgec.frontend import load_model
+    from edgec.ir.printer import format_graph
+    from edgec.passes import make_spec, run_passes
+    from edgec.targets import load_catalogue
+
+    target = None
+    if args.target:
+        target = load_catalogue(args.targets_file).get(args.target)
+        target.resolve_precision(args.precision)
+    graph = load_model(
+        args.model, dict(args.input_shape), default_batch=target.default_batch if target else 1
+    )
+    run_passes(graph, [make_spec("cleanup")])
+    if args.ir:
+        print(format_graph(graph), end="")
+        return 0
+    unsupported: list[Any] = []
+    if target is not None:
+        unsupported = backends.load(target.backend, target.name).check(graph, target)
+    report = inspect_model(graph, target, unsupported, precision=args.precision)
+    print(
+        json.dumps(report, indent=2) if args.json else format_inspect(report),
+        end="" if not args.json else "\n",
+    )
+    return 0
+
+
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from edgec.targets import format_table, load_catalogue, table_rows
+
+    rows = table_rows(load_catalogue(args.targets_file))
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    return 0
+
+
+COMMANDS = {"build": _cmd_build, "inspect": _cmd_inspect, "targets": _cmd_targets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except EdgecError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"edgec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+            print(f"edgec: internal error: {reason} (a bug; --debug shows the traceback)", file=sys.stderr)
+        return 1

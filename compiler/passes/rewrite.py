@@ -1,0 +1,170 @@
+"""Local rewrites as data: a pattern, a check and a replacement.
+
+A ``Rule`` is anchored on a set of ops (its pattern). Its ``check`` looks at
+one anchor node and returns either a match (whatever the replacement needs)
+or a string saying why the rule does not apply ("the weight of Conv should
+be constant"), so ``explain`` can tell why a rule did not fire. Its
+``replace`` performs the rewrite for a match. ``apply_rules`` sweeps the
+graph until no rule fires.
+
+The helpers below are shared by the rules: ``substitute`` swaps a value for
+its replacement, removes what became dead and keeps tensor names stable
+(graph output names never change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from edgec.errors import VerificationError
+from edgec.ir.graph import Graph, Node, Value
+from edgec.ir.ops import Op
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class Rule(Generic[M]):
+    """``check(graph, node)`` returns a match, or the reason the rule does not apply."""
+
+    name: str
+    pattern: frozenset[Op]
+    check: Callable[[Graph, Node], M | str]
+    replace: Callable[[Graph, M], None]
+
+
+def apply_rules(graph: Graph, rules: Sequence[Rule[Any]], max_sweeps: int = 50) -> int:
+    """Apply ``rules`` until none fires; returns the number of rewrites."""
+    total = 0
+    for _ in range(max_sweeps):
+        count = _sweep(graph, rules)
+        total += count
+        if count == 0:
+            break
+    if total:
+        graph.prune_unused_constants()
+    return total
+
+
+def _sweep(graph: Graph, rules: Sequence[Rule[Any]]) -> int:
+    count = 0
+    for node in list(graph.nodes):
+        for rule in rules:
+            if not is_alive(node):
+                break
+            if node.op not in rule.pattern:
+                continue
+            match = rule.check(graph, node)
+            if not isinstance(match, str):
+                rule.replace(graph, match)
+                count += 1
+    return count
+
+
+def explain(graph: Graph, rule: Rule[Any]) -> dict[str, str]:
+    """For every node the rule is anchored on but refuses: node name -> reason."""
+    reasons = {}
+    for node in graph.nodes:
+        if node.op in rule.pattern:
+            match = rule.check(graph, node)
+            if isinstance(match, str):
+                reasons[node.name] = match
+    return reasons
+
+
+# -- queries shared by the checks ------------------------------------------
+
+
+def is_alive(node: Node) -> bool:
+    """False once the node has been removed from its graph."""
+    return all(value.producer is node for value in node.outputs)
+
+
+def produced_by(value: Value | None, *ops: Op) -> Node | None:
+    """The producer of ``value`` if it is one of ``ops``."""
+    if value is None or value.producer is None or value.producer.op not in ops:
+        return None
+    return value.producer
+
+
+def sole_use_reason(graph: Graph, value: Value) -> str | None:
+    """Why ``value`` cannot be folded into its consumer: other users, or a graph output."""
+    if value in graph.outputs:
+        return f"'{value.name}' is a graph output"
+    if len(value.uses) != 1:
+        return f"'{value.name}' has {len(value.uses)} uses"
+    return None
+
+
+def scalar(value: Value | None) -> float | None:
+    """The number held by a one-element constant, else None."""
+    if value is None or value.data is None or value.data.size != 1:
+        return None
+    return float(value.data.reshape(()))
+
+
+def is_close(value: Value | None, expected: float, tol: float = 1e-6) -> bool:
+    number = scalar(value)
+    return number is not None and abs(number - expected) <= tol * max(1.0, abs(expected))
+
+
+def _can_take_name(graph: Graph, value: Value) -> bool:
+    node = value.producer
+    return node is not None and len(node.outputs) == 1 and value not in graph.outputs
+
+
+def output_name_reason(graph: Graph, old: Value, new: Value) -> str | None:
+    """Why ``old`` cannot be replaced by ``new``: a graph output would change its name."""
+    if old in graph.outputs and not _can_take_name(graph, new):
+        return (
+            f"'{old.name}' is a graph output and '{new.name}' cannot take its name "
+            "(it is a graph input, a constant, a graph output or one of several outputs)"
+        )
+    return None
+
+
+# -- edits shared by the replacements -----------------------------------------
+
+
+def remove_if_dead(graph: Graph, node: Node | None) -> None:
+    """Remove ``node`` if nothing uses its outputs, then its producers that became unused."""
+    pending = [node] if node is not None else []
+    while pending:
+        current = pending.pop()
+        if not is_alive(current) or any(v.uses or v in graph.outputs for v in current.outputs):
+            continue
+        pending += [v.producer for v in current.inputs if v is not None and v.producer is not None]
+        graph.remove_node(current)
+
+
+def substitute(graph: Graph, old: Value, new: Value, node_name: str | None = None) -> Value:
+    """Make ``new`` stand for ``old``; returns the value that now does.
+
+    Every use of ``old`` moves to ``new``, the nodes left unused are removed,
+    and ``new`` takes the name of ``old`` (its producer is re-created under
+    ``node_name``, or its own name) so tensor names downstream, graph
+    outputs above all, stay as they were. Checks call ``output_name_reason``
+    first: a graph output that cannot keep its name is a bug of the pass.
+    """
+    name, was_output = old.name, old in graph.outputs
+    renamable = _can_take_name(graph, new)
+    graph.replace_all_uses(old, new)
+    remove_if_dead(graph, old.producer)
+    if renamable and name not in graph.values:
+        return _rename(graph, new, name, node_name)
+    if was_output:
+        raise VerificationError(f"replacing graph output '{name}' by '{new.name}' would rename it")
+    return new
+
+
+def _rename(graph: Graph, value: Value, name: str, node_name: str | None) -> Value:
+    node = value.producer
+    assert node is not None
+    renamed = graph.add_value(name, value.dtype, value.shape, value.layout)
+    renamed.quant = value.quant
+    graph.add_node(node.op, node.inputs, [renamed], node.attrs, name=node_name or node.name, before=node)
+    graph.replace_all_uses(value, renamed)
+    graph.remove_node(node)
+    return renamed

@@ -1,0 +1,209 @@
+"""``edgec build``: frontend, passes, backend, accuracy check, bundle.
+
+Everything that can be refused is refused before any work: the target and
+its backend, the precision, an existing output directory, the model's ops
+and shapes. The bundle is then written in a temporary directory and renamed
+into place, so it appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgec import __version__, backends
+from edgec.accuracy import SampleSet, compare, load_samples, random_samples
+from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
+from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
+from edgec.errors import AccuracyError, UnsupportedOpError
+from edgec.frontend import load_model
+from edgec.ir.graph import Graph, Value
+from edgec.passes import make_spec, run_passes
+from edgec.passes.manager import PassRecord
+from edgec.runtime import run, session
+from edgec.targets import Target, load_catalogue
+from edgec.templating import render
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    model: Path
+    target: str
+    output: Path | None = None
+    precision: str | None = None
+    input_shapes: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    targets_files: Sequence[Path] = ()
+    force: bool = False
+    verify: bool = True
+    sample_data: Path | None = None
+    samples: int = 8
+    seed: int = 0
+    dump_ir: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    bundle: Path
+    manifest: dict[str, Any]
+    report: dict[str, Any]
+
+
+def default_output(model: Path, target: str) -> Path:
+    return Path("dist") / f"{safe_name(model.stem)}-{target}"
+
+
+def describe(values: Sequence[Value]) -> list[dict[str, Any]]:
+    described = []
+    for value in values:
+        quant = None
+        if value.quant is not None:
+            quant = {
+                "scale": np.asarray(value.quant.scale).tolist(),
+                "zero_point": np.asarray(value.quant.zero_point).tolist(),
+                "dtype": value.quant.dtype.name,
+                "axis": value.quant.axis,
+            }
+        described.append(
+            {
+                "name": value.name,
+                "shape": list(value.shape or ()),
+                "dtype": value.dtype.name,
+                "layout": value.layout.value or None,
+                "quantization": quant,
+            }
+        )
+    return described
+
+
+def _check_supported(backend: Backend, graph: Graph, target: Target, model: Path) -> None:
+    unsupported: list[Unsupported] = backend.check(graph, target)
+    if unsupported:
+        lines = "; ".join(f"{u.op} node '{u.node}': {u.reason}" for u in unsupported)
+        raise UnsupportedOpError(
+            f"{model.name}: target '{target.name}' cannot run {len(unsupported)} node(s): {lines}. "
+            f"Choose another target or change the model."
+        )
+
+
+def _samples(options: BuildOptions, graph: Graph) -> SampleSet:
+    if options.sample_data is not None:
+        return load_samples(options.sample_data, graph.inputs)
+    return random_samples(graph.inputs, options.samples, options.seed)
+
+
+def _write_reference(out_dir: Path, samples: SampleSet, reference: backends.Runner) -> None:
+    first = samples.samples[0]
+    np.savez(out_dir / "sample_input.npz", **first)
+    np.savez(out_dir / "expected_output.npz", **reference(first))
+
+
+def build(options: BuildOptions) -> BuildResult:
+    catalogue = load_catalogue(options.targets_files)
+    target = catalogue.get(options.target)
+    precision = target.resolve_precision(options.precision)
+    backend = backends.load(target.backend, target.name)
+    out_dir = options.output or default_output(options.model, target.name)
+    check_output(out_dir, options.force)
+    pipeline = [make_spec(name, dict(opts)) for name, opts in target.passes] + backend.passes(
+        target, precision
+    )
+    graph = load_model(options.model, options.input_shapes, default_batch=target.default_batch)
+    records = run_passes(graph, pipeline, dump_dir=options.dump_ir)
+    _check_supported(backend, graph, target, options.model)
+    reference_session = session(options.model, threads=1)
+
+    def reference(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return run(reference_session, feeds)
+
+    samples = _samples(options, graph)
+    with staging(out_dir, options.force) as tmp:
+        request = BuildRequest(target, precision, safe_name(options.model.stem))
+        artifact = backend.emit(graph, request, tmp)
+        _write_reference(tmp, samples, reference)
+        accuracy = None
+        if options.verify and artifact.runner is not None:
+            accuracy = compare(reference, artifact.runner, samples, precision)
+            if not accuracy["passed"]:
+                raise AccuracyError(
+                    f"{options.model.name}: the {target.name} artifact disagrees with the input model "
+                    f"(cosine below {accuracy['min_cosine']} on some output: {accuracy['outputs']}); "
+                    f"no bundle was written. Run with --dump-ir DIR to see the graph after each pass."
+                )
+        report = _report(options, target, precision, records, artifact, accuracy, tmp)
+        write_json(tmp / "report.json", report)
+        manifest = _manifest(options, target, precision, graph, records, artifact, tmp)
+        (tmp / "README.md").write_text(_readme(manifest, target, artifact, accuracy, tmp), encoding="utf-8")
+        manifest["files"] = file_hashes(tmp)
+        write_json(tmp / MANIFEST, manifest)
+    return BuildResult(out_dir, manifest, report)
+
+
+def _report(
+    options: BuildOptions,
+    target: Target,
+    precision: str,
+    records: list[PassRecord],
+    artifact: Artifact,
+    accuracy: dict[str, Any] | None,
+    tmp: Path,
+) -> dict[str, Any]:
+    return {
+        "target": target.name,
+        "precision": precision,
+        "sizes": {
+            "source_bytes": options.model.stat().st_size,
+            "artifact_bytes": (tmp / artifact.main).stat().st_size,
+        },
+        "passes": [{"name": r.spec.name, "rewrites": r.rewrites} for r in records],
+        "accuracy": accuracy if accuracy is not None else {"skipped": "--no-verify"},
+    }
+
+
+def _manifest(
+    options: BuildOptions,
+    target: Target,
+    precision: str,
+    graph: Graph,
+    records: list[PassRecord],
+    artifact: Artifact,
+    tmp: Path,
+) -> dict[str, Any]:
+    return {
+        "edgec_version": __version__,
+        "target": target.name,
+        "backend": target.backend,
+        "precision": precision,
+        "artifact": artifact.main,
+        "files": {},
+        "inputs": describe(graph.inputs),
+        "outputs": describe(graph.outputs),
+        "passes": [r.spec.as_dict() for r in records],
+        "source": {"file": options.model.name, "sha256": sha256_file(options.model)},
+        "sizes": {"artifact_bytes": (tmp / artifact.main).stat().st_size},
+        "backend_metadata": artifact.metadata,
+    }
+
+
+def _readme(
+    manifest: dict[str, Any], target: Target, artifact: Artifact, accuracy: dict[str, Any] | None, tmp: Path
+) -> str:
+    return render(
+        "bundle_README.md.j2",
+        model_name=Path(manifest["source"]["file"]).stem,
+        version=manifest["edgec_version"],
+        source=manifest["source"],
+        target=target,
+        precision=manifest["precision"],
+        backend=manifest["backend"],
+        files=file_hashes(tmp),
+        inputs=manifest["inputs"],
+        outputs=manifest["outputs"],
+        run_instructions=artifact.run_instructions,
+        device_checks=artifact.device_checks,
+        accuracy=accuracy,
+        artifact=artifact.main,
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgec import __version__, backends
+from edgec import __version__, backends, runtime
 from edgec.accuracy import SampleSet, compare, load_samples, random_samples
 from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
@@ -24,7 +24,7 @@ from edgec.frontend import load_model
 from edgec.ir.graph import Graph, Value
 from edgec.passes import make_spec, run_passes
 from edgec.passes.manager import PassRecord
-from edgec.runtime import run, session
+from edgec.runtime import run
 from edgec.targets import Target, load_catalogue
 from edgec.templating import render
 
@@ -114,7 +114,7 @@ def build(options: BuildOptions) -> BuildResult:
     graph = load_model(options.model, options.input_shapes, default_batch=target.default_batch)
     records = run_passes(graph, pipeline, dump_dir=options.dump_ir)
     _check_supported(backend, graph, target, options.model)
-    reference_session = session(options.model, threads=1)
+    reference_session = runtime.reference_session(options.model)
 
     def reference(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return run(reference_session, feeds)

@@ -8,11 +8,24 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
+from edgec.errors import ModelError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 
 Feeds = Mapping[str, np.ndarray]
+
+# What ONNX Runtime raises for a model it cannot load or run.
+ORT_ERRORS = (
+    ort_state.Fail,
+    ort_state.InvalidArgument,
+    ort_state.InvalidGraph,
+    ort_state.InvalidProtobuf,
+    ort_state.NoSuchFile,
+    ort_state.NotImplemented,
+    ort_state.RuntimeException,
+)
 
 
 def session(model: onnx.ModelProto | bytes | Path, threads: int = 0) -> ort.InferenceSession:
@@ -34,3 +47,14 @@ def run(sess: ort.InferenceSession, feeds: Feeds) -> dict[str, np.ndarray]:
 def run_graph(graph: Graph, feeds: Feeds, extra_outputs: Iterable[str] = ()) -> dict[str, np.ndarray]:
     """Execute an IR state: export it to ONNX and run it with ONNX Runtime."""
     return run(session(to_onnx(graph, extra_outputs=extra_outputs)), feeds)
+
+
+def reference_session(path: Path) -> ort.InferenceSession:
+    """A single-threaded session on the input model, for deterministic reference outputs."""
+    try:
+        return session(path, threads=1)
+    except ORT_ERRORS as exc:
+        raise ModelError(
+            f"{path.name}: ONNX Runtime {ort.__version__}, the reference executor, cannot load the model "
+            f"({str(exc).strip()}). Re-export it with an IR version and opset this ONNX Runtime supports."
+        ) from exc

@@ -109,3 +109,19 @@ def test_debug_shows_traceback(tmp_path, flag):
     done = edgec("build", str(bad), "-t", "onnxruntime-cpu", flag, cwd=tmp_path)
     assert done.returncode == 3
     assert "Traceback" in done.stderr
+
+
+def test_model_onnxruntime_cannot_load(tmp_path):
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    path = tmp_path / "future.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=99), path)
+    done = edgec("build", str(path), "-t", "onnxruntime-cpu", "-o", "out", cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "future.onnx" in done.stderr and "Traceback" not in done.stderr
+    _no_outputs(tmp_path)

@@ -79,7 +79,7 @@ def test_remove_node_drops_its_outputs_and_its_uses():
 
     graph.remove_node(dead.producer)
 
-    assert graph.nodes == [] and "dead" not in graph.values and x.uses == []
+    assert graph.nodes == () and "dead" not in graph.values and x.uses == []
     assert dead.producer is None
 
 
@@ -140,7 +140,7 @@ def test_toposort_repairs_order_and_detects_cycles():
     a = b.node(Op.RELU, [x], name="a")
     c = b.node(Op.NEG, [a], name="c")
     graph = b.output(c)
-    graph.nodes.reverse()
+    graph.nodes = graph.nodes[::-1]
 
     graph.toposort()
     assert [n.name for n in graph.nodes] == ["a", "c"]

@@ -55,7 +55,7 @@ def test_mismatched_dtypes():
 
 def test_use_before_def():
     graph = _chain()
-    graph.nodes.reverse()
+    graph.nodes = graph.nodes[::-1]
     with pytest.raises(VerificationError, match="'r' is used before it is defined"):
         verify(graph)
 
@@ -107,7 +107,7 @@ def test_output_without_producer_record_and_undefined_graph_output():
 
 def test_pass_manager_names_the_pass_that_broke_the_graph(monkeypatch):
     def breaks(graph: Graph, options: manager.NoOptions) -> int:
-        graph.nodes.reverse()
+        graph.nodes = graph.nodes[::-1]
         return 1
 
     monkeypatch.setitem(manager.REGISTRY, "breaks", manager.PassInfo("breaks", breaks, manager.NoOptions, ""))

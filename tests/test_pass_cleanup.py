@@ -19,6 +19,7 @@ def test_pipeline_order_and_registration():
         "fold-constants",
         "eliminate-identity",
         "eliminate-dead",
+        "fuse-pad",
         "fuse-batchnorm",
         "fuse-bias",
         "recognize-silu",
@@ -101,9 +102,11 @@ def test_yolox_silu(shared_models):
     assert _activations(graph) == {"SiLU": 74, "Sigmoid": 6, "None": 3}
 
 
-def test_efficientnet_relu6(shared_models):
+def test_efficientnet_relu6_and_same_padding(shared_models):
     graph = _cleaned_matches_original(shared_models / "efficientnet_lite0.onnx", {})
-    assert Counter(ops(graph))["Clip"] == 0
+    counts = Counter(ops(graph))
+    assert counts["Clip"] == 0 and counts["Pad"] == 0
+    assert counts == {"Conv": 49, "Add": 9, "GlobalAveragePool": 1, "Reshape": 1, "Gemm": 1}
     assert _activations(graph) == {"Clip": 33, "None": 17}
     relu6 = {"min": 0.0, "max": 6.0}
     assert all(n.attrs["activation_attrs"] == relu6 for n in graph.nodes if n.attrs.get("activation"))

@@ -101,13 +101,22 @@ class Node:
 
 
 class Graph:
-    """A topologically ordered list of nodes over named values."""
+    """A topologically ordered sequence of nodes over named values.
+
+    The order is a linked list, so inserting before a node and removing one
+    cost O(1) whatever the graph's size; ``nodes`` is a snapshot tuple,
+    rebuilt only after the order changed.
+    """
 
     def __init__(self, name: str = "graph") -> None:
         self.name = name
         self.inputs: list[Value] = []
         self.outputs: list[Value] = []
-        self.nodes: list[Node] = []
+        self._next: dict[Node, Node | None] = {}
+        self._prev: dict[Node, Node | None] = {}
+        self._first: Node | None = None
+        self._last: Node | None = None
+        self._snapshot: tuple[Node, ...] | None = ()
         self.values: dict[str, Value] = {}
         self._counter = itertools.count()
 
@@ -167,10 +176,7 @@ class Graph:
             if value.producer is not None:
                 raise VerificationError(f"value '{value.name}' already has producer '{value.producer.name}'")
             value.producer = node
-        if before is None:
-            self.nodes.append(node)
-        else:
-            self.nodes.insert(self.nodes.index(before), node)
+        self._link(node, before)
         return node
 
     def make_node(
@@ -213,12 +219,56 @@ class Graph:
         for value in node.outputs:
             value.producer = None
             del self.values[value.name]
-        self.nodes.remove(node)
+        self._unlink(node)
 
     def bypass(self, node: Node, replacement: Value) -> None:
         """Redirect the uses of a one-output node to ``replacement`` and remove the node."""
         self.replace_all_uses(node.output, replacement)
         self.remove_node(node)
+
+    # -- order ----------------------------------------------------------
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        if self._snapshot is None:
+            ordered, node = [], self._first
+            while node is not None:
+                ordered.append(node)
+                node = self._next[node]
+            self._snapshot = tuple(ordered)
+        return self._snapshot
+
+    @nodes.setter
+    def nodes(self, ordered: Sequence[Node]) -> None:
+        self._next, self._prev, self._first, self._last = {}, {}, None, None
+        for node in ordered:
+            self._link(node, None)
+
+    def _link(self, node: Node, before: Node | None) -> None:
+        """Insert ``node`` before ``before``, or at the end."""
+        prev = self._last if before is None else self._prev[before]
+        self._prev[node], self._next[node] = prev, before
+        if prev is None:
+            self._first = node
+        else:
+            self._next[prev] = node
+        if before is None:
+            self._last = node
+        else:
+            self._prev[before] = node
+        self._snapshot = None
+
+    def _unlink(self, node: Node) -> None:
+        prev, nxt = self._prev.pop(node), self._next.pop(node)
+        if prev is None:
+            self._first = nxt
+        else:
+            self._next[prev] = nxt
+        if nxt is None:
+            self._last = prev
+        else:
+            self._prev[nxt] = prev
+        self._snapshot = None
 
     # -- queries --------------------------------------------------------
 

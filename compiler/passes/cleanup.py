@@ -12,6 +12,7 @@ from edgec.passes import (  # noqa: F401  (importing a pass module registers its
     fuse_activation,
     fuse_batchnorm,
     fuse_bias,
+    fuse_pad,
     recognize_hardswish,
     recognize_silu,
 )
@@ -21,6 +22,7 @@ CLEANUP_PASSES: tuple[str, ...] = (
     "fold-constants",
     "eliminate-identity",
     "eliminate-dead",
+    "fuse-pad",
     "fuse-batchnorm",
     "fuse-bias",
     "recognize-silu",
@@ -39,7 +41,7 @@ class CleanupOptions:
 
 @register("cleanup", CleanupOptions)
 def cleanup(graph: Graph, options: CleanupOptions) -> int:
-    """Fold constants, remove no-ops and dead code, fuse BatchNorm, bias and activations, to a fixpoint."""
+    """Fold constants, drop no-ops and dead code, fuse Pad, BatchNorm, bias and activations, to a fixpoint."""
     records = run_to_fixpoint(
         graph, [make_spec(name) for name in CLEANUP_PASSES], max_rounds=options.max_rounds
     )

@@ -1,0 +1,134 @@
+"""Importers for convolutions, pooling, normalization, Gemm/MatMul and LSTM.
+
+Windowed ops always carry kernel_shape, strides, pads, dilations (and
+auto_pad NOTSET): ``auto_pad`` SAME_UPPER/SAME_LOWER/VALID is resolved into
+explicit pads from the input's static shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from edgec.frontend.importers_base import ImportFn, NodeImport, Table, first_output, simple
+from edgec.ir.ops import Op
+
+
+def _same_pads(
+    sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int], mode: str
+) -> list[int]:
+    begins, ends = [], []
+    for size, k, s, d in zip(sizes, kernel, strides, dilations, strict=True):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        begins.append(small if mode == "SAME_UPPER" else large)
+        ends.append(large if mode == "SAME_UPPER" else small)
+    return begins + ends
+
+
+def _window(ctx: NodeImport, kernel: Sequence[int]) -> dict[str, Any]:
+    """kernel_shape, strides, pads and dilations, with auto_pad resolved into pads."""
+    n = len(kernel)
+    attrs = dict(ctx.attrs)
+    attrs["kernel_shape"] = list(kernel)
+    attrs.setdefault("strides", [1] * n)
+    attrs.setdefault("dilations", [1] * n)
+    attrs.setdefault("pads", [0] * 2 * n)
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        spatial = ctx.shape(0)[2:]
+        attrs["pads"] = _same_pads(spatial, kernel, attrs["strides"], attrs["dilations"], auto_pad)
+    elif auto_pad == "VALID":
+        attrs["pads"] = [0] * 2 * n
+    attrs["auto_pad"] = "NOTSET"
+    return attrs
+
+
+def conv(ctx: NodeImport) -> None:
+    kernel = ctx.attr("kernel_shape") or list(ctx.shape(1)[2:])
+    ctx.emit(Op.CONV, ctx.inputs, _window(ctx, kernel))
+
+
+def _transpose_pads(ctx: NodeImport, attrs: dict[str, Any], target: Sequence[int], upper: bool) -> None:
+    """Pads (and output_padding) that give the spatial output sizes ``target``.
+
+    As the ONNX spec and ONNX Runtime do, an odd unit of padding goes at the
+    start, or at the end for SAME_UPPER.
+    """
+    begins, ends = [], []
+    for i, size in enumerate(ctx.shape(0)[2:]):
+        k, s, d = attrs["kernel_shape"][i], attrs["strides"][i], attrs["dilations"][i]
+        total = (size - 1) * s + attrs["output_padding"][i] + (k - 1) * d + 1 - target[i]
+        if total < 0:
+            attrs["output_padding"][i] -= total
+            total = 0
+        small, large = total // 2, total - total // 2
+        begins.append(small if upper else large)
+        ends.append(large if upper else small)
+    attrs["pads"] = begins + ends
+
+
+def conv_transpose(ctx: NodeImport) -> None:
+    """output_shape and auto_pad (which pad the output, not the input) become pads and output_padding."""
+    kernel = ctx.attr("kernel_shape") or list(ctx.shape(1)[2:])
+    n = len(kernel)
+    attrs = dict(ctx.attrs)
+    auto_pad = attrs.pop("auto_pad", "NOTSET")
+    output_shape = attrs.pop("output_shape", None)
+    attrs.update(kernel_shape=list(kernel), auto_pad="NOTSET")
+    attrs.setdefault("strides", [1] * n)
+    attrs.setdefault("dilations", [1] * n)
+    attrs["pads"] = [0] * 2 * n if auto_pad == "VALID" else attrs.get("pads", [0] * 2 * n)
+    attrs["output_padding"] = list(attrs.get("output_padding", [0] * n))
+    if output_shape is not None:
+        _transpose_pads(ctx, attrs, output_shape[-n:], auto_pad == "SAME_UPPER")
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        target = [size * s for size, s in zip(ctx.shape(0)[2:], attrs["strides"], strict=True)]
+        _transpose_pads(ctx, attrs, target, auto_pad == "SAME_UPPER")
+    ctx.emit(Op.CONV_TRANSPOSE, ctx.inputs, attrs)
+
+
+def pool(op: Op) -> ImportFn:
+    """MaxPool/AveragePool: the Indices output of MaxPool must be unused."""
+
+    def run(ctx: NodeImport) -> None:
+        ctx.only_first_output()
+        ctx.emit(op, ctx.inputs, _window(ctx, ctx.attr("kernel_shape")), outputs=1)
+
+    return run
+
+
+def batch_norm(ctx: NodeImport) -> None:
+    """Inference form only: opset 7's ``spatial`` must be 1, training outputs unused."""
+    attrs = dict(ctx.attrs)
+    if attrs.pop("spatial", 1) != 1:
+        raise ctx.unsupported("uses spatial=0 (per-activation statistics)")
+    if attrs.get("training_mode", 0):
+        raise ctx.unsupported("runs in training mode")
+    ctx.only_first_output()
+    ctx.emit(Op.BATCH_NORMALIZATION, ctx.inputs[:5], attrs, outputs=1)
+
+
+def lstm(ctx: NodeImport) -> None:
+    """hidden_size and the per-direction default activations are made explicit."""
+    attrs = dict(ctx.attrs)
+    directions = 2 if attrs.get("direction", "forward") == "bidirectional" else 1
+    attrs.setdefault("activations", ["Sigmoid", "Tanh", "Tanh"] * directions)
+    attrs.setdefault("hidden_size", ctx.shape(2)[-1])
+    ctx.emit(Op.LSTM, ctx.inputs, attrs)
+
+
+TABLE: Table = {
+    "AveragePool": {7: pool(Op.AVERAGE_POOL)},
+    "BatchNormalization": {7: batch_norm},
+    "Conv": {7: conv},
+    "ConvTranspose": {7: conv_transpose},
+    "Gemm": {7: simple(Op.GEMM)},
+    "GlobalAveragePool": {7: simple(Op.GLOBAL_AVERAGE_POOL)},
+    "GlobalMaxPool": {7: simple(Op.GLOBAL_MAX_POOL)},
+    "LayerNormalization": {17: first_output(Op.LAYER_NORMALIZATION)},
+    "LSTM": {7: lstm},
+    "MatMul": {7: simple(Op.MATMUL)},
+    "MaxPool": {7: pool(Op.MAX_POOL)},
+}

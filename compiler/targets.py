@@ -1,0 +1,420 @@
+"""The target catalogue: targets.toml, loaded and validated into ``Target`` objects.
+
+The bundled catalogue ships with edgec (``resource_path("targets.toml")``);
+user files given with ``--targets-file`` are read after it, in order, and
+add targets or replace whole entries of the same name. Every entry is
+checked on load; an error names the file, the entry and the key.
+
+Everything a stage needs to know about a target comes from its entry here,
+never from ``if target == ...`` in code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from edgec.errors import TargetError
+from edgec.resources import resource_path
+
+# The one precision vocabulary of every backend (DESIGN.md "Precisions").
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int16x8", "ternary")
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One catalogue entry. ``peak_gops`` is in 10^9 operations/s (1 MAC = 2 operations)."""
+
+    name: str
+    description: str
+    family: str
+    backend: str
+    precisions: tuple[str, ...]
+    default_precision: str
+    unsupported_precisions: Mapping[str, str]
+    default_batch: int
+    passes: tuple[tuple[str, Mapping[str, Any]], ...]
+    peak_gops: Mapping[str, float]
+    memory_bandwidth_gbs: float
+    hardware: Mapping[str, Any]
+    source: str
+
+    def __hash__(self) -> int:  # the Mapping fields are unhashable; name and source identify an entry
+        return hash((self.name, self.source))
+
+    def resolve_precision(self, requested: str | None) -> str:
+        """The precision to build at: the default when None; TargetError when the target cannot."""
+        if requested is None:
+            return self.default_precision
+        if requested in self.precisions:
+            return requested
+        offer = (
+            f"Target '{self.name}' runs {', '.join(self.precisions)} (default {self.default_precision}); "
+            f"pass one of them with --precision, or leave --precision out."
+        )
+        if requested not in PRECISIONS:
+            raise TargetError(
+                f"unknown precision '{requested}' (edgec's precisions: {', '.join(PRECISIONS)}). {offer}"
+            )
+        reason = self.unsupported_precisions.get(
+            requested, f"its backend '{self.backend}' does not offer {requested} for it"
+        )
+        raise TargetError(f"target '{self.name}' cannot run precision '{requested}': {reason}. {offer}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The entry as plain JSON-ready data (without ``source``, a machine-specific path)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "family": self.family,
+            "backend": self.backend,
+            "precisions": list(self.precisions),
+            "default_precision": self.default_precision,
+            "unsupported_precisions": dict(self.unsupported_precisions),
+            "default_batch": self.default_batch,
+            "passes": [{"name": name, "options": _thaw(options)} for name, options in self.passes],
+            "peak_gops": dict(self.peak_gops),
+            "memory_bandwidth_gbs": self.memory_bandwidth_gbs,
+            "hardware": _thaw(self.hardware),
+        }
+
+
+class Catalogue(Mapping[str, Target]):
+    """Targets by name, in catalogue order (bundled entries first, then those users added)."""
+
+    def __init__(self, targets: Mapping[str, Target], files: Sequence[str]) -> None:
+        self._targets = dict(targets)
+        self.files = tuple(files)
+
+    def __getitem__(self, name: str) -> Target:
+        return self._targets[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def get(self, name: str) -> Target:  # type: ignore[override]
+        """The target ``name``; TargetError with close matches when there is none."""
+        if name in self._targets:
+            return self._targets[name]
+        close = difflib.get_close_matches(name, list(self._targets), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise TargetError(f"unknown target '{name}'.{hint} Run `edgec targets` to list the targets.")
+
+
+def load_catalogue(extra_files: Sequence[Path] = ()) -> Catalogue:
+    """The bundled catalogue, then each user file in order (adding or replacing whole entries)."""
+    files = [resource_path("targets.toml"), *(Path(f) for f in extra_files)]
+    targets: dict[str, Target] = {}
+    for path in files:
+        for target in _load_file(path):
+            targets[target.name] = target
+    return Catalogue(targets, [str(f) for f in files])
+
+
+def table_rows(catalogue: Mapping[str, Target]) -> list[dict[str, Any]]:
+    """One row per target for `edgec targets` (JSON-ready)."""
+    return [
+        {
+            "name": t.name,
+            "family": t.family,
+            "backend": t.backend,
+            "precisions": list(t.precisions),
+            "default_precision": t.default_precision,
+            "description": t.description,
+        }
+        for t in catalogue.values()
+    ]
+
+
+_COLUMNS = (
+    ("name", "TARGET"),
+    ("family", "FAMILY"),
+    ("backend", "BACKEND"),
+    ("precisions", "PRECISIONS"),
+    ("default_precision", "DEFAULT"),
+    ("description", "DESCRIPTION"),
+)
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows of ``table_rows`` as a text table with aligned columns (no trailing newline)."""
+    cells = [[header for _, header in _COLUMNS]]
+    for row in rows:
+        cells.append([_cell(row[key]) for key, _ in _COLUMNS])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(_COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    ]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
+
+
+# -- loading and validation --------------------------------------------------------------
+
+
+def _load_file(path: Path) -> list[Target]:
+    try:
+        document = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise TargetError(f"cannot read targets file '{path}': {exc.strerror or exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise TargetError(
+            f"targets file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start})."
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(
+            f"targets file '{path}' is not valid TOML: {exc}. Fix the syntax at that line."
+        ) from exc
+    extra = sorted(set(document) - {"targets"})
+    if extra:
+        raise TargetError(
+            f"targets file '{path}': unknown top-level key '{extra[0]}'; "
+            f"put each target in a [targets.<name>] table."
+        )
+    entries = document.get("targets")
+    if not isinstance(entries, dict) or not entries:
+        raise TargetError(f"targets file '{path}' defines no targets; add [targets.<name>] tables.")
+    return [_EntryChecker(path, name).target(entry) for name, entry in entries.items()]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    label: str
+    test: Callable[[Any], bool]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+STRING = _Kind("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
+INTEGER = _Kind("an integer", _is_int)
+NUMBER = _Kind("a number", _is_number)
+BOOLEAN = _Kind("true or false", lambda v: isinstance(v, bool))
+TABLE = _Kind("a table", lambda v: isinstance(v, dict))
+LIST = _Kind("a list", lambda v: isinstance(v, list))
+STRINGS = _Kind("a list of strings", lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v))
+INTEGERS = _Kind("a list of integers", lambda v: isinstance(v, list) and all(_is_int(i) for i in v))
+
+# key -> (kind, required)
+Schema = Mapping[str, tuple[_Kind, bool]]
+
+ENTRY_SCHEMA: Schema = {
+    "description": (STRING, True),
+    "family": (STRING, True),
+    "backend": (STRING, True),
+    "precisions": (STRINGS, True),
+    "default_precision": (STRING, True),
+    "unsupported_precisions": (TABLE, False),
+    "default_batch": (INTEGER, True),
+    "passes": (LIST, True),
+    "peak_gops": (TABLE, True),
+    "memory_bandwidth_gbs": (NUMBER, True),
+    "hardware": (TABLE, True),
+}
+
+_NOTES = {"notes": (STRING, False)}
+_TFLITE = {"runtime": (STRING, True), "integer_only": (BOOLEAN, True)}
+
+# The [hardware] keys of the families edgec knows. Other families (from plugins) are free-form.
+HARDWARE_SCHEMAS: Mapping[str, Schema] = {
+    "jetson": {
+        "module": (STRING, True),
+        "gpu": (STRING, True),
+        "compute_capability": (STRING, True),
+        "cuda_cores": (INTEGER, True),
+        "fast_fp16": (BOOLEAN, True),
+        "fast_int8": (BOOLEAN, True),
+        "dla_cores": (INTEGER, True),
+        "dla_generation": (INTEGER, False),
+        "memory_gb": (INTEGERS, True),
+        "jetpack": (STRING, True),
+        "tensorrt": (STRING, True),
+        "cuda": (STRING, True),
+        **_NOTES,
+    },
+    "arm-cpu": {
+        "soc": (STRING, True),
+        "cpu": (STRING, True),
+        "cores": (INTEGER, True),
+        "clock_ghz": (NUMBER, True),
+        "isa": (STRING, True),
+        "fp16_arithmetic": (BOOLEAN, True),
+        "dot_product": (BOOLEAN, True),
+        **_TFLITE,
+        **_NOTES,
+    },
+    "mobile-gpu": {**_TFLITE, **_NOTES},
+    "edgetpu": {
+        "on_chip_memory_mb": (NUMBER, True),
+        "max_varying_dims": (INTEGER, True),
+        "compiler_host": (STRING, True),
+        **_TFLITE,
+        **_NOTES,
+    },
+    "mcu": {
+        "core": (STRING, True),
+        "clock_mhz": (INTEGER, True),
+        "flash_bytes": (INTEGER, True),
+        "ram_bytes": (INTEGER, True),
+        "fpu": (BOOLEAN, True),
+        "alignment_bytes": (INTEGER, True),
+        **_TFLITE,
+        **_NOTES,
+    },
+    "snapdragon": {
+        "soc": (STRING, True),
+        "soc_id": (STRING, True),
+        "hexagon": (STRING, True),
+        "has_aip": (BOOLEAN, True),
+        "runtime": (STRING, True),
+        "in_snpe2_device_list": (BOOLEAN, True),
+        **_NOTES,
+    },
+    "x86-cpu": {"cpu": (STRING, True), "cores": (INTEGER, True), "isa": (STRING, True), **_NOTES},
+}
+
+
+class _EntryChecker:
+    """Validates one entry of one file; every error names the file, the entry and the key."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = path
+        self.name = name
+
+    def error(self, key: str, message: str) -> TargetError:
+        return TargetError(
+            f"targets file '{self.path}', entry '{self.name}', key '{key}': {message}. "
+            f"Fix the entry; the keys are described at the top of edgec's bundled targets.toml."
+        )
+
+    def target(self, entry: Any) -> Target:
+        if not _NAME.fullmatch(self.name):
+            raise self.error("name", "a target name uses only lowercase letters, digits and '-'")
+        if not isinstance(entry, dict):
+            raise self.error("name", "must be a table ([targets.<name>])")
+        self.check_schema(entry, ENTRY_SCHEMA, "")
+        precisions = self.precision_list(entry["precisions"])
+        default = self.precision_word("default_precision", entry["default_precision"])
+        if default not in precisions:
+            raise self.error("default_precision", f"'{default}' is not among precisions {precisions}")
+        if entry["default_batch"] < 1:
+            raise self.error("default_batch", "must be at least 1")
+        if entry["memory_bandwidth_gbs"] <= 0:
+            raise self.error("memory_bandwidth_gbs", "must be positive (GB/s)")
+        schema = HARDWARE_SCHEMAS.get(entry["family"])
+        if schema is not None:
+            self.check_schema(entry["hardware"], schema, "hardware.")
+        return Target(
+            name=self.name,
+            description=entry["description"],
+            family=entry["family"],
+            backend=entry["backend"],
+            precisions=tuple(precisions),
+            default_precision=default,
+            unsupported_precisions=MappingProxyType(
+                self.reasons(entry.get("unsupported_precisions", {}), precisions)
+            ),
+            default_batch=entry["default_batch"],
+            passes=tuple(self.pass_step(i, step) for i, step in enumerate(entry["passes"])),
+            peak_gops=MappingProxyType(self.peaks(entry["peak_gops"], precisions)),
+            memory_bandwidth_gbs=float(entry["memory_bandwidth_gbs"]),
+            hardware=_freeze(entry["hardware"]),
+            source=str(self.path),
+        )
+
+    def check_schema(self, table: Mapping[str, Any], schema: Schema, prefix: str) -> None:
+        for key in table:
+            if key not in schema:
+                raise self.error(f"{prefix}{key}", f"unknown key; known keys: {', '.join(sorted(schema))}")
+        for key, (kind, required) in schema.items():
+            if key not in table:
+                if required:
+                    raise self.error(f"{prefix}{key}", "missing")
+            elif not kind.test(table[key]):
+                raise self.error(f"{prefix}{key}", f"must be {kind.label}, got {table[key]!r}")
+
+    def precision_word(self, key: str, word: str) -> str:
+        if word not in PRECISIONS:
+            raise self.error(key, f"unknown precision '{word}'; precisions are: {', '.join(PRECISIONS)}")
+        return word
+
+    def precision_list(self, words: list[str]) -> list[str]:
+        if not words:
+            raise self.error("precisions", "must list at least one precision")
+        for word in words:
+            self.precision_word("precisions", word)
+        if len(set(words)) != len(words):
+            raise self.error("precisions", f"lists a precision twice: {words}")
+        return words
+
+    def reasons(self, table: Mapping[str, Any], precisions: list[str]) -> dict[str, str]:
+        for word, reason in table.items():
+            key = f"unsupported_precisions.{word}"
+            self.precision_word(key, word)
+            if word in precisions:
+                raise self.error(
+                    key, f"'{word}' is also listed in precisions; a target cannot both run it and not"
+                )
+            if not STRING.test(reason):
+                raise self.error(
+                    key, f"must be {STRING.label} saying why and what to use instead, got {reason!r}"
+                )
+        return dict(table)
+
+    def peaks(self, table: Mapping[str, Any], precisions: list[str]) -> dict[str, float]:
+        for word, value in table.items():
+            key = f"peak_gops.{word}"
+            self.precision_word(key, word)
+            if word not in precisions:
+                raise self.error(key, f"'{word}' is not among precisions {precisions}")
+            if not _is_number(value) or value <= 0:
+                raise self.error(key, f"must be a positive number (GOPS), got {value!r}")
+        missing = [p for p in precisions if p not in table]
+        if missing:
+            raise self.error(f"peak_gops.{missing[0]}", "missing: every precision needs a peak throughput")
+        return {word: float(table[word]) for word in precisions}
+
+    def pass_step(self, index: int, step: Any) -> tuple[str, Mapping[str, Any]]:
+        key = f"passes[{index}]"
+        if STRING.test(step):
+            return step, MappingProxyType({})
+        if not isinstance(step, dict):
+            raise self.error(key, f"must be a pass name or {{ name = ..., options = {{...}} }}, got {step!r}")
+        self.check_schema(step, {"name": (STRING, True), "options": (TABLE, False)}, f"{key}.")
+        return step["name"], _freeze(step.get("options", {}))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value

@@ -21,6 +21,22 @@ MODELS = {
 }
 
 
+def build_example(out: Path, *extra: str) -> int:
+    return main(
+        [
+            "build",
+            str(EXAMPLE),
+            "-t",
+            "onnxruntime-cpu",
+            "-o",
+            str(out),
+            "--input-shape",
+            "x=1x3x48x192",
+            *extra,
+        ]
+    )
+
+
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
@@ -59,12 +75,7 @@ def test_build_agrees_with_input_model(model, shared_models, tmp_path):
 
 def test_manifest_keys_and_hashes(tmp_path):
     out = tmp_path / "b"
-    assert (
-        main(
-            ["build", str(EXAMPLE), "-t", "onnxruntime-cpu", "-o", str(out), "--input-shape", "x=1x3x48x192"]
-        )
-        == 0
-    )
+    assert build_example(out) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     for key in (
         "edgec_version",
@@ -93,27 +104,19 @@ def test_manifest_keys_and_hashes(tmp_path):
 
 
 def test_two_builds_are_byte_identical(tmp_path):
-    args = [str(EXAMPLE), "-t", "onnxruntime-cpu", "--input-shape", "x=1x3x48x192"]
-    assert main(["build", *args, "-o", str(tmp_path / "one")]) == 0
-    assert main(["build", *args, "-o", str(tmp_path / "two")]) == 0
-    one = {
-        p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()
-    }
-    two = {
-        p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()
-    }
+    bundles = []
+    for name in ("one", "two"):
+        assert build_example(tmp_path / name) == 0
+        files = (tmp_path / name).rglob("*")
+        bundles.append({p.relative_to(tmp_path / name): p.read_bytes() for p in files if p.is_file()})
+    one, two = bundles
     assert one.keys() == two.keys()
     assert all(one[k] == two[k] for k in one), [str(k) for k in one if one[k] != two[k]]
 
 
 def test_bundle_run_script_checks_itself(tmp_path):
     out = tmp_path / "b"
-    assert (
-        main(
-            ["build", str(EXAMPLE), "-t", "onnxruntime-cpu", "-o", str(out), "--input-shape", "x=1x3x48x192"]
-        )
-        == 0
-    )
+    assert build_example(out) == 0
     done = subprocess.run([sys.executable, "run.py"], cwd=out, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert "save_infer_model/scale_0.tmp_1: shape [1, 2]" in done.stdout
@@ -121,13 +124,12 @@ def test_bundle_run_script_checks_itself(tmp_path):
 
 def test_existing_output_needs_force(tmp_path, capsys):
     out = tmp_path / "b"
-    args = ["build", str(EXAMPLE), "-t", "onnxruntime-cpu", "-o", str(out), "--input-shape", "x=1x3x48x192"]
-    assert main(args) == 0
+    assert build_example(out) == 0
     (out / "stale.txt").write_text("old")
-    assert main(args) == 8
+    assert build_example(out) == 8
     assert "--force" in capsys.readouterr().err
     assert (out / "stale.txt").exists()
-    assert main([*args, "--force"]) == 0
+    assert build_example(out, "--force") == 0
     assert not (out / "stale.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -137,8 +139,7 @@ def test_sample_data_is_used(tmp_path):
     rng = np.random.default_rng(5)
     np.savez(data, x=rng.uniform(-1, 1, (3, 1, 3, 48, 192)).astype(np.float32))
     out = tmp_path / "b"
-    argv = ["build", str(EXAMPLE), "-t", "onnxruntime-cpu", "-o", str(out), "--input-shape", "x=1x3x48x192"]
-    assert main([*argv, "--sample-data", str(data)]) == 0
+    assert build_example(out, "--sample-data", str(data)) == 0
     accuracy = json.loads((out / "report.json").read_text())["accuracy"]
     assert accuracy["samples"] == 3
     assert accuracy["sample_source"] == "samples.npz"
@@ -146,6 +147,5 @@ def test_sample_data_is_used(tmp_path):
 
 def test_no_verify_skips_the_check(tmp_path):
     out = tmp_path / "b"
-    argv = ["build", str(EXAMPLE), "-t", "onnxruntime-cpu", "-o", str(out), "--input-shape", "x=1x3x48x192"]
-    assert main([*argv, "--no-verify"]) == 0
+    assert build_example(out, "--no-verify") == 0
     assert json.loads((out / "report.json").read_text())["accuracy"] == {"skipped": "--no-verify"}

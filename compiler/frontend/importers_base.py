@@ -22,7 +22,7 @@ import onnx
 from onnx import defs, helper, numpy_helper
 
 from edgec.errors import ModelError, ShapeError, UnsupportedOpError
-from edgec.ir.graph import Graph, Node, Shape, Value
+from edgec.ir.graph import Graph, Node, Shape, Value, fresh_name
 from edgec.ir.ops import Op
 
 IR_OPSET = 21
@@ -47,18 +47,12 @@ class ImportState:
 
     def fresh(self, base: str) -> str:
         """A value name clashing with no ONNX tensor name and no IR value."""
-        name, n = base, 0
-        while name in self.reserved or name in self.graph.values:
-            n += 1
-            name = f"{base}_{n}"
+        name = fresh_name(base, lambda n: n in self.reserved or n in self.graph.values)
         self.reserved.add(name)
         return name
 
     def node_name(self, base: str) -> str:
-        name, n = base, 0
-        while name in self.node_names:
-            n += 1
-            name = f"{base}_{n}"
+        name = fresh_name(base, self.node_names.__contains__)
         self.node_names.add(name)
         return name
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import enum
 import heapq
-import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,17 +117,11 @@ class Graph:
         self._last: Node | None = None
         self._snapshot: tuple[Node, ...] | None = ()
         self.values: dict[str, Value] = {}
-        self._counter = itertools.count()
 
     # -- values ---------------------------------------------------------
 
     def unique_name(self, base: str) -> str:
-        if base not in self.values:
-            return base
-        while True:
-            candidate = f"{base}_{next(self._counter)}"
-            if candidate not in self.values:
-                return candidate
+        return fresh_name(base, self.values.__contains__)
 
     def add_value(
         self,
@@ -307,6 +300,15 @@ class Graph:
 
     def nodes_of(self, *ops: Op) -> list[Node]:
         return [node for node in self.nodes if node.op in ops]
+
+
+def fresh_name(base: str, taken: Callable[[str], bool]) -> str:
+    """``base``, else ``base_1``, ``base_2``, ...: the first name ``taken`` does not claim."""
+    name, n = base, 0
+    while taken(name):
+        n += 1
+        name = f"{base}_{n}"
+    return name
 
 
 def _produced_inputs(node: Node) -> Iterable[Value]:

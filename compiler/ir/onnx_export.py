@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgec.ir.graph import Graph, Node, Value
+from edgec.ir.graph import Graph, Node, Value, fresh_name
 from edgec.ir.ops import Op
 
 OPSET = 21
@@ -36,10 +36,7 @@ class _Emitter:
         self.taken = set(graph.values)
 
     def fresh(self, base: str) -> str:
-        name, n = base, 0
-        while name in self.taken:
-            n += 1
-            name = f"{base}_{n}"
+        name = fresh_name(base, self.taken.__contains__)
         self.taken.add(name)
         return name
 

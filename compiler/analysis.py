@@ -163,7 +163,7 @@ def _target_section(
     graph: Graph,
     target: Target,
     precision: str | None,
-    unsupported: Sequence[Unsupported],
+    unsupported: Sequence[Unsupported] | None,
     macs: Mapping[str, int],
 ) -> dict[str, Any]:
     chosen = target.resolve_precision(precision)
@@ -172,7 +172,9 @@ def _target_section(
         "family": target.family,
         "backend": target.backend,
         "precision": chosen,
-        "unsupported": [{"node": u.node, "op": u.op, "reason": u.reason} for u in unsupported],
+        "unsupported": None
+        if unsupported is None
+        else [{"node": u.node, "op": u.op, "reason": u.reason} for u in unsupported],
         "latency": estimate_latency(graph, target, chosen, macs),
     }
 
@@ -180,7 +182,7 @@ def _target_section(
 def inspect_model(
     graph: Graph,
     target: Target | None = None,
-    unsupported: Sequence[Unsupported] = (),
+    unsupported: Sequence[Unsupported] | None = (),
     precision: str | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready inspection report; ``precision`` (target's default when None) drives the cost model."""
@@ -279,7 +281,9 @@ def _target_lines(section: Mapping[str, Any], top: int) -> list[str]:
     latency = section["latency"]
     title = f"{section['name']} ({section['family']}, backend {section['backend']}, {section['precision']})"
     lines = [f"target {title}:"]
-    if section["unsupported"]:
+    if section["unsupported"] is None:
+        lines.append(f"  unsupported nodes: not checked (backend '{section['backend']}' is not installed)")
+    elif section["unsupported"]:
         lines.append(f"  unsupported nodes ({len(section['unsupported'])}):")
         lines += [f"    {u['op']} node '{u['node']}': {u['reason']}" for u in section["unsupported"]]
     else:

@@ -13,7 +13,6 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from edgec import __version__
 from edgec.errors import EdgecError, UsageError
@@ -139,6 +138,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from edgec import backends
     from edgec.analysis import format_inspect, inspect_model
+    from edgec.backends import Unsupported
     from edgec.frontend import load_model
     from edgec.ir.printer import format_graph
     from edgec.passes import make_spec, run_passes
@@ -155,9 +155,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.ir:
         print(format_graph(graph), end="")
         return 0
-    unsupported: list[Any] = []
+    unsupported: list[Unsupported] | None = []
     if target is not None:
-        unsupported = backends.load(target.backend, target.name).check(graph, target)
+        loaders = backends.available()
+        unsupported = loaders[target.backend]().check(graph, target) if target.backend in loaders else None
     report = inspect_model(graph, target, unsupported, precision=args.precision)
     print(
         json.dumps(report, indent=2) if args.json else format_inspect(report),

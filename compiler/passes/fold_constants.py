@@ -15,22 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from edgec.errors import ModelError, ShapeError
 from edgec.ir.graph import Graph, Layout, Node, Value
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
 from edgec.passes.manager import register
-from edgec.runtime import run, session
-
-_ORT_ERRORS = (
-    ort_errors.Fail,
-    ort_errors.InvalidArgument,
-    ort_errors.InvalidGraph,
-    ort_errors.NotImplemented,
-    ort_errors.RuntimeException,
-)
+from edgec.runtime import ORT_ERRORS, run, session
 
 
 @dataclass(frozen=True)
@@ -75,7 +66,7 @@ def _evaluate(node: Node) -> list[np.ndarray]:
     alone.outputs = outputs
     try:
         results = run(session(to_onnx(alone, value_info=False), threads=1), feeds)
-    except _ORT_ERRORS as exc:
+    except ORT_ERRORS as exc:
         raise ModelError(
             f"node '{node.name}' ({node.op}) cannot be evaluated on its constant inputs: "
             f"{' '.join(str(exc).split())}. "

@@ -45,7 +45,8 @@ class Artifact:
     (None when nothing here can run it); it takes and returns tensors named
     and laid out as the input model's. ``run_instructions`` (Markdown) and
     ``device_checks`` (what only the device can check) go into the bundle's
-    README.
+    README. ``report`` (what the backend measured) goes into report.json
+    under "backend".
     """
 
     main: str
@@ -53,6 +54,7 @@ class Artifact:
     run_instructions: str
     device_checks: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

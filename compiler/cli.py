@@ -13,9 +13,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edgec import __version__
+from edgec.compression import options as compression
 from edgec.errors import EdgecError, UsageError
+from edgec.quantization import options as quantization
 
 _SHAPE = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(?:x\d+)*)$")
 
@@ -51,6 +54,39 @@ def _shape_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _tensorrt_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("TensorRT (Jetson targets)")
+    group.add_argument(
+        "--dla-core",
+        type=int,
+        metavar="N",
+        help="build for DLA core N by default (targets with DLA only; fp16/int8), other layers on the GPU",
+    )
+    group.add_argument(
+        "--no-gpu-fallback",
+        dest="gpu_fallback",
+        action="store_false",
+        help="with --dla-core: fail instead of running layers the DLA cannot take on the GPU",
+    )
+    group.add_argument(
+        "--build-engine",
+        action="store_true",
+        help="also build the engine here (needs TensorRT's Python package and the target's GPU)",
+    )
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The backend-specific flags the user gave (defaults left out, so other backends see none)."""
+    options: dict[str, Any] = {}
+    if args.dla_core is not None:
+        options["dla_core"] = args.dla_core
+    if not args.gpu_fallback:
+        options["gpu_fallback"] = False
+    if args.build_engine:
+        options["build_engine"] = True
+    return options
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgec", description="Compile an ONNX model into a bundle for edge hardware."
@@ -63,6 +99,9 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("-t", "--target", required=True, help="target name (see `edgec targets`)")
     build.add_argument("-o", "--output", type=Path, help="bundle directory (default: dist/<model>-<target>)")
     build.add_argument("--precision", help="fp32, fp16, int8, ... (default: the target's)")
+    build.add_argument(
+        "--runtime", help="runtime of a target group, e.g. cpu, gpu, dsp, aip, htp (default: the group's)"
+    )
     build.add_argument("--force", action="store_true", help="replace an existing output directory")
     build.add_argument(
         "--no-verify", action="store_true", help="skip the accuracy check against the input model"
@@ -75,7 +114,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--seed", type=int, default=0, help="seed of the random samples (default 0)")
     build.add_argument("--dump-ir", type=Path, metavar="DIR", help="write the IR after each pass into DIR")
+    build.add_argument(
+        "--io-layout",
+        choices=("nchw", "nhwc"),
+        help="layout of image-like 4-D inputs and outputs on targets that change layouts (TFLite: nhwc)",
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    _tensorrt_options(build)
+    compression.add_arguments(build)
+    quantization.add_arguments(build)
     _shape_option(build)
     _common(build)
 
@@ -85,6 +132,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "-t", "--target", help="also list the nodes this target cannot run and estimate latency"
     )
     inspect.add_argument("--precision", help="precision for the latency estimate (default: the target's)")
+    inspect.add_argument("--runtime", help="runtime of a target group (default: the group's)")
     inspect.add_argument(
         "--ir", action="store_true", help="print the IR after cleanup instead of the summary"
     )
@@ -117,6 +165,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
             samples=args.samples,
             seed=args.seed,
             dump_ir=args.dump_ir,
+            io_layout=args.io_layout,
+            runtime=args.runtime,
+            backend_options=_backend_options(args),
+            compression=compression.request_from_args(args),
+            quantization=quantization.options_from_args(args),
         )
     )
     summary = {
@@ -146,7 +199,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     target = None
     if args.target:
-        target = load_catalogue(args.targets_file).get(args.target)
+        target = load_catalogue(args.targets_file).select(args.target, args.runtime)
         target.resolve_precision(args.precision)
     graph = load_model(
         args.model, dict(args.input_shape), default_batch=target.default_batch if target else 1

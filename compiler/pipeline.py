@@ -8,6 +8,7 @@ into place, so it appears whole or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,21 @@ from edgec import __version__, backends, runtime
 from edgec.accuracy import SampleSet, compare, load_samples, random_samples
 from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
-from edgec.errors import AccuracyError, UnsupportedOpError
+from edgec.compression.options import CompressionRequest
+from edgec.compression.stage import compress
+from edgec.errors import AccuracyError, UnsupportedOpError, UsageError
 from edgec.frontend import load_model
 from edgec.ir.graph import Graph, Value
 from edgec.passes import make_spec, run_passes
-from edgec.passes.manager import PassRecord
+from edgec.passes.layout import stored_shape
+from edgec.passes.manager import PassRecord, PassSpec
+from edgec.quantization.build import (
+    QUANTIZED_PRECISIONS,
+    QuantizationOptions,
+    accuracy_samples,
+    manifest_entries,
+    quantize_for_build,
+)
 from edgec.runtime import run
 from edgec.targets import Target, load_catalogue
 from edgec.templating import render
@@ -43,6 +54,16 @@ class BuildOptions:
     samples: int = 8
     seed: int = 0
     dump_ir: Path | None = None
+    # Backend-specific options (e.g. TensorRT's dla_core, gpu_fallback, build_engine), passed to emit.
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    # Layout of image-like 4-D model inputs/outputs ("nhwc"/"nchw") for targets that run the layout pass.
+    io_layout: str | None = None
+    # The runtime to build for, among the target group's (`--runtime`, e.g. SNPE's htp); None: the default.
+    runtime: str | None = None
+    # --prune, --prune-channels, --low-rank, --cluster, --huffman: run after the target's passes.
+    compression: CompressionRequest = field(default_factory=CompressionRequest)
+    # --calibration-data, --preprocess, --calibration-method, ..., --max-accuracy-drop (int8 builds).
+    quantization: QuantizationOptions = field(default_factory=QuantizationOptions)
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,7 @@ def describe(values: Sequence[Value]) -> list[dict[str, Any]]:
         described.append(
             {
                 "name": value.name,
-                "shape": list(value.shape or ()),
+                "shape": list(stored_shape(value)),
                 "dtype": value.dtype.name,
                 "layout": value.layout.value or None,
                 "quantization": quant,
@@ -89,6 +110,23 @@ def _check_supported(backend: Backend, graph: Graph, target: Target, model: Path
         )
 
 
+def _with_io_layout(pipeline: list[PassSpec], io_layout: str | None, target: Target) -> list[PassSpec]:
+    """``--io-layout`` sets the layout pass's io_layout; targets without that pass keep the model's layout."""
+    if io_layout is None:
+        return pipeline
+    if not any(spec.name == "layout" for spec in pipeline):
+        raise UsageError(
+            f"--io-layout applies to targets whose backend changes layouts (TFLite targets); target "
+            f"'{target.name}' keeps the input model's layout. Leave --io-layout out."
+        )
+    return [
+        make_spec("layout", {**dataclasses.asdict(spec.options), "io_layout": io_layout})
+        if spec.name == "layout"
+        else spec
+        for spec in pipeline
+    ]
+
+
 def _samples(options: BuildOptions, graph: Graph) -> SampleSet:
     if options.sample_data is not None:
         return load_samples(options.sample_data, graph.inputs)
@@ -103,25 +141,44 @@ def _write_reference(out_dir: Path, samples: SampleSet, reference: backends.Runn
 
 def build(options: BuildOptions) -> BuildResult:
     catalogue = load_catalogue(options.targets_files)
-    target = catalogue.get(options.target)
+    target = catalogue.select(options.target, options.runtime)
     precision = target.resolve_precision(options.precision)
     backend = backends.load(target.backend, target.name)
     out_dir = options.output or default_output(options.model, target.name)
     check_output(out_dir, options.force)
-    pipeline = [make_spec(name, dict(opts)) for name, opts in target.passes] + backend.passes(
-        target, precision
-    )
+    target_passes = [make_spec(name, dict(opts)) for name, opts in target.passes]
+    pipeline = target_passes + backend.passes(target, precision)
+    pipeline = _with_io_layout(pipeline, options.io_layout, target)
     graph = load_model(options.model, options.input_shapes, default_batch=target.default_batch)
-    records = run_passes(graph, pipeline, dump_dir=options.dump_ir)
+    records = run_passes(graph, pipeline[: len(target_passes)], dump_dir=options.dump_ir)
+    calibration = _samples(options, graph)
+    compressed = compress(graph, options.compression, calibration, options.model, options.sample_data)
+    records += compressed.records
+    records += run_passes(graph, pipeline[len(target_passes) :], dump_dir=options.dump_ir)
     _check_supported(backend, graph, target, options.model)
-    reference_session = runtime.reference_session(options.model)
+    quantized = None
+    if precision in QUANTIZED_PRECISIONS:
+        quantized = quantize_for_build(graph, target, backend, options.quantization, options.model)
+    reference_session = compressed.session or runtime.reference_session(options.model)
 
     def reference(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return run(reference_session, feeds)
 
     samples = _samples(options, graph)
+    if quantized is not None and options.sample_data is None:
+        samples = accuracy_samples(options.quantization, quantized, options.samples) or samples
     with staging(out_dir, options.force) as tmp:
-        request = BuildRequest(target, precision, safe_name(options.model.stem))
+        request = BuildRequest(
+            target,
+            precision,
+            safe_name(options.model.stem),
+            options={
+                **options.backend_options,
+                "samples": samples.samples,
+                "sample_data": options.sample_data,
+                **({"quantization": quantized} if quantized is not None else {}),
+            },
+        )
         artifact = backend.emit(graph, request, tmp)
         _write_reference(tmp, samples, reference)
         accuracy = None
@@ -133,9 +190,13 @@ def build(options: BuildOptions) -> BuildResult:
                     f"(cosine below {accuracy['min_cosine']} on some output: {accuracy['outputs']}); "
                     f"no bundle was written. Run with --dump-ir DIR to see the graph after each pass."
                 )
-        report = _report(options, target, precision, records, artifact, accuracy, tmp)
+        report = _report(options, target, precision, records, artifact, accuracy, tmp) | compressed.report
+        if quantized is not None:
+            report["quantization"] = quantized.report()
         write_json(tmp / "report.json", report)
-        manifest = _manifest(options, target, precision, graph, records, artifact, tmp)
+        manifest = _manifest(options, target, precision, graph, records, artifact, tmp) | compressed.manifest
+        manifest |= manifest_entries(options.quantization, quantized)
+        compressed.write_files(tmp)
         (tmp / "README.md").write_text(_readme(manifest, target, artifact, accuracy, tmp), encoding="utf-8")
         manifest["files"] = file_hashes(tmp)
         write_json(tmp / MANIFEST, manifest)
@@ -160,6 +221,7 @@ def _report(
         },
         "passes": [{"name": r.spec.name, "rewrites": r.rewrites} for r in records],
         "accuracy": accuracy if accuracy is not None else {"skipped": "--no-verify"},
+        **({"backend": artifact.report} if artifact.report else {}),
     }
 
 
@@ -206,4 +268,6 @@ def _readme(
         device_checks=artifact.device_checks,
         accuracy=accuracy,
         artifact=artifact.main,
+        preprocess=manifest.get("preprocess"),
+        quantization=manifest.get("quantization"),
     )

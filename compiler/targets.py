@@ -46,6 +46,10 @@ class Target:
     memory_bandwidth_gbs: float
     hardware: Mapping[str, Any]
     source: str
+    # Targets of one device that differ by runtime share a group name: `--target <group>` picks the
+    # group_default member, `--target <group> --runtime R` the member whose hardware.runtime is R.
+    group: str | None = None
+    group_default: bool = False
 
     def __hash__(self) -> int:  # the Mapping fields are unhashable; name and source identify an entry
         return hash((self.name, self.source))
@@ -107,9 +111,55 @@ class Catalogue(Mapping[str, Target]):
         """The target ``name``; TargetError with close matches when there is none."""
         if name in self._targets:
             return self._targets[name]
-        close = difflib.get_close_matches(name, list(self._targets), n=3, cutoff=0.6)
+        members = self.group(name)
+        if members:
+            return next(t for t in members if t.group_default)
+        close = difflib.get_close_matches(name, [*self._targets, *self.groups()], n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise TargetError(f"unknown target '{name}'.{hint} Run `edgec targets` to list the targets.")
+
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(t.group for t in self._targets.values() if t.group is not None))
+
+    def group(self, name: str) -> list[Target]:
+        return [t for t in self._targets.values() if t.group == name]
+
+    def select(self, name: str, runtime: str | None = None) -> Target:
+        """The target ``name`` (a target or a group), on ``runtime`` when given (``--runtime``)."""
+        target = self.get(name)
+        if runtime is None or target.hardware.get("runtime") == runtime:
+            return target
+        members = self.group(target.group) if target.group is not None else [target]
+        for member in members:
+            if member.hardware.get("runtime") == runtime:
+                if name != target.group and name != member.name:
+                    raise TargetError(
+                        f"target '{name}' runs on '{target.hardware.get('runtime')}', not '{runtime}'. "
+                        f"Use --target {target.group} --runtime {runtime}, or --target {member.name}."
+                    )
+                return member
+        offered = ", ".join(str(m.hardware.get("runtime")) for m in members if "runtime" in m.hardware)
+        raise TargetError(
+            f"target '{name}' has no runtime '{runtime}' (runtimes: {offered or 'none to choose from'}). "
+            f"Pick one of them with --runtime, or leave --runtime out for the default."
+        )
+
+
+def _check_groups(targets: Mapping[str, Target], files: Sequence[Path]) -> None:
+    groups: dict[str, list[Target]] = {}
+    for target in targets.values():
+        if target.group is not None:
+            groups.setdefault(target.group, []).append(target)
+    for group, members in groups.items():
+        where = f"targets files {', '.join(str(f) for f in files)}, group '{group}'"
+        defaults = [m.name for m in members if m.group_default]
+        runtimes = [m.hardware.get("runtime") for m in members]
+        if group in targets:
+            raise TargetError(f"{where}: a target has the same name as the group; rename one of them.")
+        if len(defaults) != 1:
+            raise TargetError(f"{where}: needs exactly one member with group_default = true, has {defaults}.")
+        if None in runtimes or len(set(runtimes)) != len(runtimes):
+            raise TargetError(f"{where}: every member needs its own hardware.runtime, got {runtimes}.")
 
 
 def load_catalogue(extra_files: Sequence[Path] = ()) -> Catalogue:
@@ -119,6 +169,7 @@ def load_catalogue(extra_files: Sequence[Path] = ()) -> Catalogue:
     for path in files:
         for target in _load_file(path):
             targets[target.name] = target
+    _check_groups(targets, files)
     return Catalogue(targets, [str(f) for f in files])
 
 
@@ -230,10 +281,12 @@ ENTRY_SCHEMA: Schema = {
     "peak_gops": (TABLE, True),
     "memory_bandwidth_gbs": (NUMBER, True),
     "hardware": (TABLE, True),
+    "group": (STRING, False),
+    "group_default": (BOOLEAN, False),
 }
 
 _NOTES = {"notes": (STRING, False)}
-_TFLITE = {"runtime": (STRING, True), "integer_only": (BOOLEAN, True)}
+_TFLITE = {"runtime": (STRING, True), "integer_only": (BOOLEAN, True), "io_dtype": (STRING, False)}
 
 # The [hardware] keys of the families edgec knows. Other families (from plugins) are free-form.
 HARDWARE_SCHEMAS: Mapping[str, Schema] = {
@@ -248,6 +301,7 @@ HARDWARE_SCHEMAS: Mapping[str, Schema] = {
         "dla_generation": (INTEGER, False),
         "memory_gb": (INTEGERS, True),
         "jetpack": (STRING, True),
+        "l4t": (STRING, False),
         "tensorrt": (STRING, True),
         "cuda": (STRING, True),
         **_NOTES,
@@ -340,6 +394,8 @@ class _EntryChecker:
             memory_bandwidth_gbs=float(entry["memory_bandwidth_gbs"]),
             hardware=_freeze(entry["hardware"]),
             source=str(self.path),
+            group=entry.get("group"),
+            group_default=entry.get("group_default", False),
         )
 
     def check_schema(self, table: Mapping[str, Any], schema: Schema, prefix: str) -> None:

@@ -88,10 +88,19 @@ def test_malformed_targets_file(tmp_path):
 
 
 def test_target_without_installed_backend(tmp_path):
-    done = edgec(
-        "build", str(EXAMPLE), "-t", "jetson-orin-nano", "--input-shape", "x=1x3x48x192", cwd=tmp_path
-    )
-    assert_clean_failure(done, 6, "jetson-orin-nano", "tensorrt")
+    catalogue = str(EXAMPLE.parent / "acme_targets.toml")
+    argv = [
+        "build",
+        str(EXAMPLE),
+        "-t",
+        "acme-npu",
+        "--targets-file",
+        catalogue,
+        "--input-shape",
+        "x=1x3x48x192",
+    ]
+    done = edgec(*argv, cwd=tmp_path)
+    assert_clean_failure(done, 6, "acme-npu", "'acme'", "not installed")
     _no_outputs(tmp_path)
 
 

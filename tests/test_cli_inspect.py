@@ -24,9 +24,9 @@ def test_inspect_with_target_lists_support_and_latency(capsys):
     target = json.loads(capsys.readouterr().out)["target"]
     assert target["unsupported"] == []
     assert target["latency"]["total_ms"] > 0
-    assert main([*argv, "jetson-nano"]) == 0
+    assert main([*argv, "acme-npu", "--targets-file", str(EXAMPLE.parent / "acme_targets.toml")]) == 0
     text = capsys.readouterr().out
-    assert "not checked (backend 'tensorrt' is not installed)" in text
+    assert "not checked (backend 'acme' is not installed)" in text
     assert "estimated latency" in text
 
 

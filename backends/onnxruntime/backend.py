@@ -29,7 +29,10 @@ class OnnxRuntimeBackend:
 
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         model_path = out_dir / MODEL_FILE
-        onnx.save_model(to_onnx(graph), model_path)
+        # int8: the quantization engine's Q/DQ model, which ONNX Runtime runs with its int8 kernels.
+        quantization = request.options.get("quantization")
+        model_format = "onnx, int8 QuantizeLinear/DequantizeLinear" if quantization is not None else "onnx"
+        onnx.save_model(to_onnx(quantization.qdq if quantization is not None else graph), model_path)
         script = render(
             "onnxruntime/run.py.j2",
             model_file=MODEL_FILE,
@@ -41,8 +44,17 @@ class OnnxRuntimeBackend:
         return Artifact(
             main=MODEL_FILE,
             runner=lambda feeds: run(sess, feeds),
-            run_instructions=render("onnxruntime/run_instructions.md.j2", model_file=MODEL_FILE, opset=OPSET),
-            metadata={"format": "onnx", "opset": OPSET, "runtime": "onnxruntime (CPUExecutionProvider)"},
+            run_instructions=render(
+                "onnxruntime/run_instructions.md.j2",
+                model_file=MODEL_FILE,
+                opset=OPSET,
+                quantized=quantization is not None,
+            ),
+            metadata={
+                "format": model_format,
+                "opset": OPSET,
+                "runtime": "onnxruntime (CPUExecutionProvider)",
+            },
         )
 
 

@@ -16,6 +16,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.ir.graph import Graph, Node, Value, fresh_name
+from edgec.ir.onnx_downgrade import downgrade
 from edgec.ir.ops import Op
 
 OPSET = 21
@@ -112,8 +113,9 @@ def to_onnx(
     extra_outputs: Iterable[str] = (),
     value_info: bool = True,
     exporters: dict[Op, Callable[[_Emitter, Node], None]] | None = None,
+    opset: int = OPSET,
 ) -> onnx.ModelProto:
-    """Export ``graph`` as an ONNX model at opset 21.
+    """Export ``graph`` as an ONNX model at opset 21 (or an older ``opset``, at least 13).
 
     ``extra_outputs`` exposes intermediate values as graph outputs (for
     calibration and per-node comparison). ``value_info`` records the IR's
@@ -149,4 +151,4 @@ def to_onnx(
         producer_name="edgec",
         ir_version=IR_VERSION,
     )
-    return model
+    return model if opset == OPSET else downgrade(model, opset)

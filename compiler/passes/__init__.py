@@ -1,6 +1,16 @@
 """Passes over the IR. Importing this package registers every pass."""
 
-from edgec.passes import cleanup, fold_constants, fuse_pad  # noqa: F401  (importing a pass registers it)
+from edgec.compression import ternary  # noqa: F401  (the experimental ternary precision's pass)
+from edgec.passes import (  # noqa: F401  (importing a pass module registers its pass)
+    cleanup,
+    cluster_weights,
+    fold_constants,
+    fuse_pad,
+    layout,
+    low_rank,
+    prune_channels,
+    prune_magnitude,
+)
 from edgec.passes.manager import REGISTRY, PassSpec, make_spec, register, run_passes, run_to_fixpoint
 
 __all__ = ["REGISTRY", "PassSpec", "make_spec", "register", "run_passes", "run_to_fixpoint"]

@@ -1,0 +1,213 @@
+"""The SNPE backend: an SNPE-ready ONNX model, calibration inputs and the scripts that make the DLC.
+
+Qualcomm's SDK does not install here, so the bundle carries everything
+``snpe-onnx-to-dlc`` and ``snpe-dlc-quantize`` read and the scripts that call
+them; the host checks what it can: the op support of the target's runtime
+(before any work), the SNPE-ready ONNX against the input model under ONNX
+Runtime, and an estimate of the quantized accuracy from a simulation of
+SNPE's uint8 rules (``simulate.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from edgec.accuracy import SampleSet, compare
+from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
+from edgec.backends.snpe import calibration, simulate, support
+from edgec.backends.snpe.passes import PASS_NAME
+from edgec.backends.snpe.runtimes import BITWIDTHS, QUANTIZED, Runtime, runtime_of
+from edgec.errors import ModelError, ShapeError
+from edgec.ir.graph import Graph
+from edgec.ir.onnx_export import OPSET, to_onnx
+from edgec.passes import make_spec
+from edgec.passes.manager import PassSpec
+from edgec.runtime import run, session
+from edgec.targets import Target
+from edgec.templating import render
+
+MODEL_FILE = "model.onnx"
+FLOAT_DLC = "model.dlc"
+INPUT_LIST = "input_list.txt"
+CALIBRATION_DIR = "calibration"
+DEVICE_DIR = "device_input"
+# REFERENCE B1: "Current ONNX Conversion supports upto ONNX Opset 21".
+MAX_CONVERTER_OPSET = 21
+# --use_per_channel_quantization for Conv/Deconv/FC weights (REFERENCE B1); the simulation matches it.
+PER_CHANNEL = True
+
+
+def device_checks(runtime: Runtime, quantized: bool) -> list[str]:
+    """What only the SDK and the device can check, for this runtime and DLC kind."""
+    checks = ["conversion by snpe-onnx-to-dlc (the SDK's own op and shape checks)"]
+    if quantized:
+        checks.append("quantization by snpe-dlc-quantize and the accuracy of the quantized DLC")
+    if runtime.name == "htp":
+        checks.append("preparation of the HTP cache for the SoC")
+    return [
+        *checks,
+        "the outputs of snpe-net-run on the device against expected_output.npz",
+        "latency and memory on the device",
+    ]
+
+
+class SnpeBackend:
+    name = "snpe"
+
+    def check(self, graph: Graph, target: Target) -> list[Unsupported]:
+        """Nodes the target's runtime cannot run; ShapeError/ModelError for inputs SNPE cannot take."""
+        for value in graph.inputs:
+            if not value.shape or value.shape[0] != 1:
+                raise ShapeError(
+                    f"input '{value.name}' has shape {list(value.shape or ())}; SNPE needs batch 1 "
+                    f"(snpe-dlc-quantize requires it) for target '{target.name}'. "
+                    f"Give --input-shape with a leading 1."
+                )
+        problem = calibration.list_name_problem(graph.inputs)
+        if problem is not None:
+            raise ModelError(f"target '{target.name}': {problem}. Rename the input in the model.")
+        return support.unsupported(graph, str(target.hardware.get("runtime", "")))
+
+    def passes(self, target: Target, precision: str) -> list[PassSpec]:
+        runtime_of(target, precision)  # refuses a precision the runtime cannot run, before any work
+        return [make_spec(PASS_NAME)]
+
+    def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
+        target, precision = request.target, request.precision
+        runtime = runtime_of(target, precision)
+        if OPSET > MAX_CONVERTER_OPSET:
+            raise ModelError(
+                f"edgec exports opset {OPSET}; snpe-onnx-to-dlc converts up to {MAX_CONVERTER_OPSET}"
+            )
+        model_path = out_dir / MODEL_FILE
+        onnx.save_model(to_onnx(graph), model_path)
+        samples = SampleSet(list(request.options["samples"]), _sample_source(request.options))
+        calibration.write_input_list(
+            out_dir, DEVICE_DIR, f"{DEVICE_DIR}/{INPUT_LIST}", graph.inputs, samples.samples[:1]
+        )
+        quantized = precision in QUANTIZED
+        if quantized:
+            calibration.write_input_list(out_dir, CALIBRATION_DIR, INPUT_LIST, graph.inputs, samples.samples)
+        context = _script_context(graph, request, runtime, samples)
+        for script in ("export_dlc.sh", "run_on_device.sh"):
+            path = out_dir / script
+            path.write_text(render(f"snpe/{script}.j2", **context), encoding="utf-8")
+            os.chmod(path, 0o755)
+        sess = session(model_path, threads=1)
+
+        def runner(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return run(sess, feeds)
+
+        checks = device_checks(runtime, quantized)
+        report: dict[str, Any] = {"runtime": runtime.name, "device_checks": checks}
+        if quantized:
+            report["simulated_quantization"] = _simulated(graph, runner, samples, precision)
+        return Artifact(
+            main=MODEL_FILE,
+            runner=runner,
+            run_instructions=render("snpe/run_instructions.md.j2", **context),
+            device_checks="; ".join(checks) + ".",
+            metadata={
+                "format": "onnx (SNPE-ready)",
+                "opset": OPSET,
+                "runtime": runtime.name,
+                "dlc": context["final_dlc"],
+                "quantized_dlc": quantized,
+                "soc_id": target.hardware.get("soc_id"),
+                "hexagon": target.hardware.get("hexagon"),
+            },
+            report=report,
+        )
+
+
+def _sample_source(options: Mapping[str, Any]) -> str:
+    data = options.get("sample_data")
+    return f"--sample-data {Path(data).name}" if data is not None else "random inputs (give --sample-data)"
+
+
+def _final_dlc(runtime: Runtime, precision: str) -> str:
+    if precision in QUANTIZED:
+        return "model_quantized.dlc"
+    return "model_htp_fp16.dlc" if runtime.name == "htp" else FLOAT_DLC
+
+
+def _script_context(
+    graph: Graph, request: BuildRequest, runtime: Runtime, samples: SampleSet
+) -> dict[str, Any]:
+    target, precision = request.target, request.precision
+    quantized = precision in QUANTIZED
+    weights_bits, act_bits = BITWIDTHS.get(precision, (32, 32))
+    htp_soc = str(target.hardware.get("soc_id", "")).lower() if runtime.name == "htp" else None
+    tools = ["snpe-onnx-to-dlc"] + (["snpe-dlc-quantize"] if quantized else [])
+    if htp_soc and not quantized:
+        tools.append("snpe-dlc-graph-prepare")
+    flags = list(runtime.net_run_flags) + (
+        ["--gpu_mode", "float16"] if runtime.name == "gpu" and precision == "fp16" else []
+    )
+    return {
+        "model_file": MODEL_FILE,
+        "float_dlc": FLOAT_DLC,
+        "final_dlc": _final_dlc(runtime, precision),
+        "target_name": target.name,
+        "soc": target.hardware.get("soc", target.name),
+        "hexagon": target.hardware.get("hexagon", ""),
+        "notes": target.hardware.get("notes", ""),
+        "runtime": runtime.name,
+        "uses_hexagon": runtime.uses_hexagon,
+        "precision": precision,
+        "quantized": quantized,
+        "tools": tools,
+        "input_dims": [(v.name, ",".join(str(d) for d in v.shape)) for v in graph.inputs],
+        "dlc_inputs": [(v.name, list(calibration.dlc_shape(v))) for v in graph.inputs],
+        "outputs": [v.name for v in graph.outputs],
+        "input_list": INPUT_LIST,
+        "calibration_count": len(samples.samples),
+        "calibration_source": samples.source,
+        "weights_bits": weights_bits,
+        "act_bits": act_bits,
+        "per_channel": PER_CHANNEL,
+        "htp_soc": htp_soc,
+        "net_run_flags": flags,
+        "device_dir": f"/data/local/tmp/edgec/{request.model_name}",
+        "device_list": f"{DEVICE_DIR}/{INPUT_LIST}",
+        "opset": OPSET,
+    }
+
+
+def top1_agreement(
+    reference: Runner, other: Runner, samples: Sequence[Mapping[str, np.ndarray]]
+) -> dict[str, float]:
+    """Per output shaped [1, classes]: the share of samples whose argmax agrees."""
+    agree: dict[str, int] = {}
+    for feeds in samples:
+        ref, out = reference(feeds), other(feeds)
+        for name, value in ref.items():
+            if value.ndim == 2 and value.shape[0] == 1 and value.shape[1] > 1:
+                agree[name] = agree.get(name, 0) + int(np.argmax(value) == np.argmax(out[name]))
+    return {name: count / len(samples) for name, count in agree.items()}
+
+
+def _simulated(graph: Graph, runner: Runner, samples: SampleSet, precision: str) -> dict[str, Any]:
+    weights_bits, act_bits = BITWIDTHS[precision]
+    simulated = simulate.simulate(graph, samples.samples, weights_bits, act_bits)
+    result = compare(runner, simulated, samples, precision)
+    return {
+        "what": (
+            f"SNPE's asymmetric quantization (REFERENCE B3) simulated with ONNX Runtime: {weights_bits}-bit "
+            f"weights{' per channel' if PER_CHANNEL else ''}, {act_bits}-bit activations calibrated on the "
+            "samples below, compared with the float model on the same samples; an estimate, not the DLC"
+        ),
+        "calibration_samples": len(samples.samples),
+        "calibration_source": samples.source,
+        "top1_agreement": top1_agreement(runner, simulated, samples.samples),
+        **{key: result[key] for key in ("min_cosine", "passed", "outputs")},
+    }
+
+
+BACKEND = SnpeBackend()

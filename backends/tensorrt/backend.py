@@ -1,0 +1,173 @@
+"""The TensorRT backend for Jetson targets: TensorRT-ready ONNX, build settings and device scripts.
+
+TensorRT's builder needs the Jetson's GPU, so the bundle carries the ONNX
+(at the opset the target's parser reads), the build settings as scripts,
+and what the device needs to check itself. Here, ONNX Runtime runs the
+emitted ONNX for the accuracy check: as is at fp32, with fp16 rounding
+simulated at fp16, and the Q/DQ model at int8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
+from edgec.backends.tensorrt import dla, engine, fp16, int8
+from edgec.backends.tensorrt.scripts import CACHE, FLOAT_MODEL, MODEL, DlaChoice, Setting, write_scripts
+from edgec.backends.tensorrt.stack import Stack
+from edgec.backends.tensorrt.support import check_graph
+from edgec.errors import TargetError
+from edgec.ir.graph import Graph
+from edgec.ir.onnx_export import to_onnx
+from edgec.passes.manager import PassSpec
+from edgec.runtime import run, session
+from edgec.targets import Target
+from edgec.templating import render
+
+
+@dataclass(frozen=True)
+class Options:
+    """The request's TensorRT options: ``--dla-core N``, ``--no-gpu-fallback``, ``--build-engine``."""
+
+    dla_core: int | None = None
+    gpu_fallback: bool = True
+    build_engine: bool = False
+    samples: Sequence[Mapping[str, np.ndarray]] = ()
+
+    @classmethod
+    def of(cls, request: BuildRequest, stack: Stack) -> Options:
+        options = cls(
+            dla_core=request.options.get("dla_core"),
+            gpu_fallback=request.options.get("gpu_fallback", True),
+            build_engine=request.options.get("build_engine", False),
+            samples=request.options.get("samples", ()),
+        )
+        options.validate(request.target, request.precision, stack)
+        return options
+
+    def validate(self, target: Target, precision: str, stack: Stack) -> None:
+        if self.dla_core is None:
+            if not self.gpu_fallback:
+                raise TargetError(
+                    "--no-gpu-fallback applies to DLA builds only; add --dla-core N or drop it."
+                )
+            return
+        if stack.dla_cores == 0:
+            raise TargetError(
+                f"target '{target.name}' ({stack.module}) has no DLA cores, so --dla-core cannot apply; "
+                f"drop --dla-core to build for the GPU."
+            )
+        if not 0 <= self.dla_core < stack.dla_cores:
+            raise TargetError(
+                f"target '{target.name}' ({stack.module}) has DLA cores 0..{stack.dla_cores - 1}; "
+                f"--dla-core {self.dla_core} does not exist. Pass one of them."
+            )
+        if precision not in dla.DLA_PRECISIONS:
+            raise TargetError(
+                f"the DLA runs only {' and '.join(dla.DLA_PRECISIONS)}, not {precision}; build with "
+                f"--precision fp16 or int8 for --dla-core, or drop --dla-core to use the GPU."
+            )
+
+
+class TensorRTBackend:
+    name = "tensorrt"
+
+    def check(self, graph: Graph, target: Target) -> list[Unsupported]:
+        return check_graph(graph, Stack.of(target))
+
+    def passes(self, target: Target, precision: str) -> list[PassSpec]:
+        return []
+
+    def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
+        stack = Stack.of(request.target)
+        options = Options.of(request, stack)
+        if options.build_engine:
+            engine.require_builder()
+        precision = request.precision
+        model = to_onnx(graph, opset=stack.max_opset)
+        report: dict[str, Any] = {"opset": stack.max_opset}
+        onnx.save_model(model, out_dir / MODEL)
+        if precision == "int8":
+            runner, report["int8"] = int8.emit(graph, model, stack, options.samples, out_dir)
+        elif precision == "fp16":
+            report["fp16_overflow"] = fp16.overflows(graph, options.samples)
+            runner = _ort_runner(fp16.simulate(model))
+        else:
+            runner = _ort_runner(model)
+        if stack.dla_cores and precision in dla.DLA_PRECISIONS:
+            report["dla"] = _dla_report(graph, options)
+        choice = DlaChoice("" if options.dla_core is None else str(options.dla_core), options.gpu_fallback)
+        used = write_scripts(out_dir, graph, stack, precision, choice)
+        if options.build_engine:
+            report["engine"] = engine.build_here(out_dir)
+        report["device_checks"] = DEVICE_CHECKS
+        context = {
+            "stack": stack,
+            "precision": precision,
+            "settings": used,
+            "choice": choice,
+            "report": report,
+        }
+        return Artifact(
+            main=MODEL,
+            runner=runner,
+            run_instructions=render("tensorrt/run_instructions.md.j2", **context),
+            device_checks=render("tensorrt/device_checks.md.j2", **context),
+            metadata=_metadata(stack, precision, used, choice),
+            report=report,
+        )
+
+
+DEVICE_CHECKS = [
+    "building the engine (build_engine.sh / build_engine.py) and TensorRT's own layer support",
+    "the engine's outputs against ONNX Runtime and the expected output (check_accuracy.sh, infer.py)",
+    "which layers the DLA takes (TensorRT decides on the device; report.json's list is an estimate)",
+    "latency and throughput (trtexec --loadEngine=model.engine)",
+]
+
+
+def _ort_runner(model: onnx.ModelProto) -> Runner:
+    sess = session(model, threads=1)
+    return lambda feeds: run(sess, feeds)
+
+
+def _dla_report(graph: Graph, options: Options) -> dict[str, Any]:
+    on_gpu = dla.gpu_layers(graph)
+    if options.dla_core is not None and not options.gpu_fallback and on_gpu:
+        listed = "; ".join(f"{u.op} '{u.node}': {u.reason}" for u in on_gpu[:10])
+        raise TargetError(
+            f"--no-gpu-fallback: {len(on_gpu)} layer(s) cannot run on the DLA ({listed}). "
+            f"Allow GPU fallback (drop --no-gpu-fallback) or build for the GPU."
+        )
+    return {
+        "default_core": options.dla_core,
+        "gpu_fallback": options.gpu_fallback,
+        "layers": len(graph.nodes),
+        "estimated_gpu_layers": [{"node": u.node, "op": u.op, "reason": u.reason} for u in on_gpu],
+    }
+
+
+def _metadata(stack: Stack, precision: str, used: Mapping[str, Setting], choice: DlaChoice) -> dict[str, Any]:
+    files = sorted({s.onnx for s in used.values()} | {s.calib for s in used.values() if s.calib})
+    return {
+        "format": "onnx",
+        "opset": stack.max_opset,
+        "runtime": f"TensorRT {stack.tensorrt_text}",
+        "compatibility": stack.compatibility(),
+        "files": files,
+        "int8": None if precision != "int8" else {"explicit_qdq": stack.explicit_int8, "cache": CACHE},
+        "float_model": FLOAT_MODEL if FLOAT_MODEL in files else None,
+        "dla": None
+        if "dla" not in used
+        else {"cores": stack.dla_cores, "default_core": choice.default_core or None},
+        "settings": {key: {"trtexec": list(s.trtexec), "onnx": s.onnx} for key, s in used.items()},
+    }
+
+
+BACKEND = TensorRTBackend()

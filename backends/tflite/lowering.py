@@ -1,0 +1,450 @@
+"""Lowering of the target-ready IR to TensorFlow ops, one small function per op.
+
+Each function gets the lowering context and a node and returns the node's
+outputs as TensorFlow tensors in the values' stored order (see
+``edgec.passes.layout``): the layout pass decided every value's layout, and
+these functions only read it. TensorFlow's converter then turns the traced
+ops into native TFLite ops: conv + bias + ReLU/ReLU6 into one fused
+CONV_2D, ``depthwise_conv2d`` into DEPTHWISE_CONV_2D, ``x * relu6(x + 3) / 6``
+into HARD_SWISH, ``x * sigmoid(x)`` into LOGISTIC + MUL (TFLite has no SiLU
+op), matmul with constant weights into FULLY_CONNECTED.
+
+TensorFlow is passed in (``ctx.tf``): it is imported only when a TFLite
+build runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgec.ir.graph import Node, Value
+from edgec.ir.ops import Op
+from edgec.passes.layout import is_noop_transpose, stored_axis, stored_perm, stored_shape, stored_transpose
+
+Tensor = Any
+
+
+class Lowering:
+    """Tensors of the values lowered so far, by value name."""
+
+    def __init__(self, tf: Any) -> None:
+        self.tf = tf
+        self.tensors: dict[str, Tensor] = {}
+
+    def get(self, value: Value | None, like: Value | None = None) -> Tensor:
+        """The tensor of ``value``; a constant is broadcast into the stored order of ``like``."""
+        assert value is not None
+        if value.data is None:
+            return self.tensors[value.name]
+        return self.tf.constant(laid_out(value.data, like))
+
+    def lower(self, node: Node) -> None:
+        results = LOWERING[node.op](self, node)
+        for value, tensor in zip(node.outputs, results, strict=True):
+            self.tensors[value.name] = tensor
+
+
+def laid_out(data: np.ndarray, like: Value | None) -> np.ndarray:
+    """Constant ``data`` as an operand of an op whose output is ``like``, in ``like``'s stored order."""
+    if like is None or data.ndim == 0:
+        return data
+    rank = len(like.shape or ())
+    perm = stored_perm(like)
+    if perm == tuple(range(rank)) or data.ndim > rank:
+        return data
+    expanded = data.reshape((1,) * (rank - data.ndim) + data.shape)
+    return np.transpose(expanded, perm)
+
+
+# -- activations ---------------------------------------------------------------------------
+
+
+def activation(ctx: Lowering, x: Tensor, op: Op, attrs: dict[str, Any], bounds: tuple[Any, Any]) -> Tensor:
+    """``op`` applied to ``x``; ``bounds`` are Clip's (min, max) or (None, None)."""
+    tf = ctx.tf
+    if op is Op.RELU:
+        return tf.nn.relu(x)
+    if op is Op.CLIP:
+        low, high = bounds
+        if low == 0.0 and high == 6.0:
+            return tf.nn.relu6(x)
+        if low == 0.0 and high is None:
+            return tf.nn.relu(x)
+        if low == -1.0 and high == 1.0:
+            return tf.clip_by_value(x, -1.0, 1.0)
+        low = -np.inf if low is None else low
+        high = np.inf if high is None else high
+        return tf.minimum(tf.maximum(x, np.float32(low)), np.float32(high))
+    if op is Op.HARD_SWISH:
+        return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+    if op is Op.HARD_SIGMOID:
+        alpha, beta = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+        return tf.minimum(tf.nn.relu(x * np.float32(alpha) + np.float32(beta)), 1.0)
+    if op is Op.SILU:
+        return x * tf.math.sigmoid(x)
+    if op is Op.SIGMOID:
+        return tf.math.sigmoid(x)
+    if op is Op.TANH:
+        return tf.math.tanh(x)
+    if op is Op.LEAKY_RELU:
+        return tf.nn.leaky_relu(x, alpha=attrs.get("alpha", 0.01))
+    if op is Op.ELU:
+        return tf.nn.elu(x)
+    if op is Op.GELU:
+        return tf.nn.gelu(x, approximate=attrs.get("approximate", "none") == "tanh")
+    raise KeyError(op)
+
+
+def _fused(ctx: Lowering, node: Node, y: Tensor) -> Tensor:
+    act = node.attrs.get("activation")
+    if act is None:
+        return y
+    extra = node.attrs.get("activation_attrs") or {}
+    return activation(ctx, y, act, extra, (extra.get("min"), extra.get("max")))
+
+
+def _unary_activation(ctx: Lowering, node: Node) -> list[Tensor]:
+    x = ctx.get(node.inputs[0])
+    bounds = (None, None)
+    if node.op is Op.CLIP:
+        low, high = node.const_input(1), node.const_input(2)
+        bounds = (
+            None if low is None else float(low),
+            None if high is None else float(high),
+        )
+    return [activation(ctx, x, node.op, node.attrs, bounds)]
+
+
+# -- convolutions, pools, dense ------------------------------------------------------------
+
+
+def tf_padding(
+    size: tuple[int, int], kernel: list[int], strides: list[int], dilations: list[int], pads: list[int]
+) -> str | None:
+    """'VALID' or 'SAME' when ONNX's explicit ``pads`` are exactly one of them, else None."""
+    if not any(pads):
+        return "VALID"
+    for axis in range(2):
+        out = -(-size[axis] // strides[axis])
+        span = (kernel[axis] - 1) * dilations[axis] + 1
+        total = max((out - 1) * strides[axis] + span - size[axis], 0)
+        if (pads[axis], pads[axis + 2]) != (total // 2, total - total // 2):
+            return None
+    return "SAME"
+
+
+def _spatial_padding(ctx: Lowering, node: Node, x: Tensor) -> tuple[Tensor, str]:
+    """``x`` and the TF padding mode; explicit pads that are not SAME become a PAD op."""
+    source = node.inputs[0]
+    assert source is not None and source.shape is not None
+    attrs = node.attrs
+    kernel = list(attrs["kernel_shape"])
+    strides, pads = list(attrs.get("strides", [1, 1])), list(attrs.get("pads", [0] * 4))
+    mode = tf_padding(source.shape[2:4], kernel, strides, list(attrs.get("dilations", [1, 1])), pads)
+    if mode is not None:
+        return x, mode
+    paddings = [[0, 0], [pads[0], pads[2]], [pads[1], pads[3]], [0, 0]]
+    fill = -np.inf if node.op is Op.MAX_POOL else 0.0
+    return ctx.tf.pad(x, paddings, constant_values=np.float32(fill)), "VALID"
+
+
+def _conv(ctx: Lowering, node: Node) -> list[Tensor]:
+    tf = ctx.tf
+    x, padding = _spatial_padding(ctx, node, ctx.get(node.inputs[0]))
+    weight, bias = _folded_hard_sigmoid(node)
+    group, c_in = node.attrs["group"], weight.shape[1] * node.attrs["group"]
+    strides = [1, *node.attrs["strides"], 1]
+    dilations = [1, *node.attrs["dilations"], 1]
+    if group == 1:
+        y = tf.nn.conv2d(x, weight.transpose(2, 3, 1, 0), strides, padding, dilations=dilations)
+    elif group == c_in:
+        filt = weight.reshape(c_in, -1, *weight.shape[2:]).transpose(2, 3, 0, 1)
+        y = tf.nn.depthwise_conv2d(x, filt, strides, padding, dilations=dilations[1:3])
+    else:
+        parts = tf.split(x, group, axis=3)
+        kernels = np.split(weight, group, axis=0)
+        y = tf.concat(
+            [
+                tf.nn.conv2d(p, k.transpose(2, 3, 1, 0), strides, padding, dilations=dilations)
+                for p, k in zip(parts, kernels, strict=True)
+            ],
+            axis=3,
+        )
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias)
+    if node.attrs.get("activation") is Op.HARD_SIGMOID:
+        return [tf.minimum(tf.nn.relu(y), 1.0)]
+    return [_fused(ctx, node, y)]
+
+
+def _folded_hard_sigmoid(node: Node) -> tuple[np.ndarray, np.ndarray | None]:
+    """Conv weight and bias; a fused HardSigmoid's alpha and beta folded in (leaving clip(y, 0, 1))."""
+    weight, bias = node.const_input(1), node.const_input(2)
+    assert weight is not None
+    if node.attrs.get("activation") is not Op.HARD_SIGMOID:
+        return weight, bias
+    extra = node.attrs.get("activation_attrs") or {}
+    alpha, beta = np.float32(extra.get("alpha", 0.2)), np.float32(extra.get("beta", 0.5))
+    base = np.zeros(weight.shape[0], np.float32) if bias is None else bias
+    return (weight * alpha).astype(np.float32), (base * alpha + beta).astype(np.float32)
+
+
+def _conv_transpose(ctx: Lowering, node: Node) -> list[Tensor]:
+    tf = ctx.tf
+    weight = node.const_input(1)
+    assert weight is not None
+    filt = weight.transpose(2, 3, 1, 0)
+    out_shape = list(stored_shape(node.output))
+    padding = "VALID" if not any(node.attrs["pads"]) else "SAME"
+    strides = [1, *node.attrs["strides"], 1]
+    y = tf.nn.conv2d_transpose(ctx.get(node.inputs[0]), filt, out_shape, strides, padding)
+    bias = node.const_input(2)
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias)
+    return [_fused(ctx, node, y)]
+
+
+def _pool(ctx: Lowering, node: Node) -> list[Tensor]:
+    x, padding = _spatial_padding(ctx, node, ctx.get(node.inputs[0]))
+    kernel, strides = list(node.attrs["kernel_shape"]), list(node.attrs["strides"])
+    pool = ctx.tf.nn.max_pool2d if node.op is Op.MAX_POOL else ctx.tf.nn.avg_pool2d
+    return [pool(x, kernel, strides, padding)]
+
+
+def _global_pool(ctx: Lowering, node: Node) -> list[Tensor]:
+    reduce = ctx.tf.reduce_max if node.op is Op.GLOBAL_MAX_POOL else ctx.tf.reduce_mean
+    return [reduce(ctx.get(node.inputs[0]), axis=[1, 2], keepdims=True)]
+
+
+def _batchnorm(ctx: Lowering, node: Node) -> list[Tensor]:
+    scale, bias, mean, var = (node.const_input(i) for i in range(1, 5))
+    assert scale is not None and bias is not None and mean is not None and var is not None
+    factor = scale / np.sqrt(var + node.attrs.get("epsilon", 1e-5))
+    shift = bias - mean * factor
+    shape = (-1, 1, 1)
+    return [
+        ctx.get(node.inputs[0]) * laid_out(factor.reshape(shape), node.output)
+        + laid_out(shift.reshape(shape), node.output)
+    ]
+
+
+def _gemm(ctx: Lowering, node: Node) -> list[Tensor]:
+    tf = ctx.tf
+    a = ctx.get(node.inputs[0])
+    if node.attrs.get("transA"):
+        a = tf.transpose(a)
+    weight = node.const_input(1)
+    if weight is not None:
+        b = (weight.T if node.attrs.get("transB") else weight) * np.float32(node.attrs.get("alpha", 1.0))
+        y = tf.matmul(a, b.astype(np.float32))
+    else:
+        y = tf.matmul(a, ctx.get(node.inputs[1]), transpose_b=bool(node.attrs.get("transB")))
+        y = y * np.float32(node.attrs.get("alpha", 1.0))
+    bias = node.const_input(2)
+    if bias is not None:
+        y = y + (bias * np.float32(node.attrs.get("beta", 1.0))).astype(np.float32)
+    return [_fused(ctx, node, y)]
+
+
+def _matmul(ctx: Lowering, node: Node) -> list[Tensor]:
+    return [ctx.tf.matmul(ctx.get(node.inputs[0]), ctx.get(node.inputs[1]))]
+
+
+# -- elementwise ---------------------------------------------------------------------------
+
+
+def _binary(fn: Callable[[Any], Callable[[Tensor, Tensor], Tensor]]) -> Callable[[Lowering, Node], list]:
+    def lower(ctx: Lowering, node: Node) -> list[Tensor]:
+        operands = [ctx.get(v, like=node.output) for v in node.inputs if v is not None]
+        result = operands[0]
+        for other in operands[1:]:
+            result = fn(ctx.tf)(result, other)
+        return [result]
+
+    return lower
+
+
+def _unary(fn: Callable[[Any], Callable[[Tensor], Tensor]]) -> Callable[[Lowering, Node], list]:
+    return lambda ctx, node: [fn(ctx.tf)(ctx.get(node.inputs[0]))]
+
+
+def _prelu(ctx: Lowering, node: Node) -> list[Tensor]:
+    x, slope = ctx.get(node.inputs[0]), ctx.get(node.inputs[1], like=node.output)
+    return [ctx.tf.maximum(x, 0.0) + slope * ctx.tf.minimum(x, 0.0)]
+
+
+def _where(ctx: Lowering, node: Node) -> list[Tensor]:
+    cond, a, b = (ctx.get(v, like=node.output) for v in node.inputs)
+    return [ctx.tf.where(cond, a, b)]
+
+
+def _cast(ctx: Lowering, node: Node) -> list[Tensor]:
+    return [ctx.tf.cast(ctx.get(node.inputs[0]), np.dtype(node.attrs["to"]))]
+
+
+def _softmax(ctx: Lowering, node: Node) -> list[Tensor]:
+    source = node.inputs[0]
+    assert source is not None
+    return [ctx.tf.nn.softmax(ctx.get(source), axis=stored_axis(source, node.attrs.get("axis", -1)))]
+
+
+# -- shape and axis ops --------------------------------------------------------------------
+
+
+def _reshape(ctx: Lowering, node: Node) -> list[Tensor]:
+    return [ctx.tf.reshape(ctx.get(node.inputs[0]), stored_shape(node.output))]
+
+
+def _transpose(ctx: Lowering, node: Node) -> list[Tensor]:
+    x = ctx.get(node.inputs[0])
+    if is_noop_transpose(node):
+        return [x]
+    return [ctx.tf.transpose(x, stored_transpose(node))]
+
+
+def _concat(ctx: Lowering, node: Node) -> list[Tensor]:
+    parts = [ctx.get(v, like=node.output) for v in node.inputs if v is not None]
+    return [ctx.tf.concat(parts, axis=stored_axis(node.output, node.attrs["axis"]))]
+
+
+def _split(ctx: Lowering, node: Node) -> list[Tensor]:
+    source = node.inputs[0]
+    assert source is not None
+    axis = node.attrs.get("axis", 0)
+    sizes = [v.shape[axis] for v in node.outputs if v.shape is not None]
+    return list(ctx.tf.split(ctx.get(source), sizes, axis=stored_axis(source, axis)))
+
+
+def _slice(ctx: Lowering, node: Node) -> list[Tensor]:
+    source = node.inputs[0]
+    assert source is not None and source.shape is not None
+    starts, ends = node.const_input(1), node.const_input(2)
+    assert starts is not None and ends is not None
+    rank = len(source.shape)
+    axes = node.const_input(3)
+    axes = list(range(len(starts))) if axes is None else [int(a) % rank for a in axes]
+    steps = node.const_input(4)
+    steps = [1] * len(axes) if steps is None else [int(s) for s in steps]
+    index = [slice(None)] * rank
+    for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
+        lo, hi, st = slice(int(start), int(end), step).indices(source.shape[axis])
+        index[stored_axis(source, axis)] = slice(lo, hi if hi >= 0 else None, st)
+    return [ctx.get(source)[tuple(index)]]
+
+
+def _reduce(ctx: Lowering, node: Node) -> list[Tensor]:
+    source = node.inputs[0]
+    assert source is not None
+    axes = node.const_input(1)
+    rank = len(source.shape or ())
+    logical = range(rank) if axes is None or axes.size == 0 else (int(a) for a in axes.ravel())
+    stored = sorted(stored_axis(source, a) for a in logical)
+    fn = {
+        Op.REDUCE_MEAN: ctx.tf.reduce_mean,
+        Op.REDUCE_MAX: ctx.tf.reduce_max,
+        Op.REDUCE_SUM: ctx.tf.reduce_sum,
+    }
+    return [fn[node.op](ctx.get(source), axis=stored, keepdims=bool(node.attrs.get("keepdims", 1)))]
+
+
+def _pad(ctx: Lowering, node: Node) -> list[Tensor]:
+    source = node.inputs[0]
+    assert source is not None
+    pads = node.const_input(1)
+    assert pads is not None
+    rank = len(source.shape or ())
+    pairs = [[int(pads[a]), int(pads[a + rank])] for a in range(rank)]
+    stored = [pairs[axis] for axis in stored_perm(source)]
+    mode = node.attrs.get("mode", "constant")
+    if mode == "reflect":
+        return [ctx.tf.pad(ctx.get(source), stored, mode="REFLECT")]
+    fill = node.const_input(2)
+    value = 0.0 if fill is None else float(np.asarray(fill).ravel()[0])
+    return [ctx.tf.pad(ctx.get(source), stored, constant_values=np.asarray(value, dtype=source.dtype))]
+
+
+def _resize(ctx: Lowering, node: Node) -> list[Tensor]:
+    tf = ctx.tf
+    size = list(node.output.shape[2:4]) if node.output.shape is not None else []
+    x = ctx.get(node.inputs[0])
+    transform = node.attrs.get("coordinate_transformation_mode", "half_pixel")
+    if node.attrs.get("mode", "nearest") == "nearest":
+        return [
+            tf.compat.v1.image.resize_nearest_neighbor(
+                x, size, align_corners=transform == "align_corners", half_pixel_centers=False
+            )
+        ]
+    return [
+        tf.compat.v1.image.resize_bilinear(
+            x,
+            size,
+            align_corners=transform == "align_corners",
+            half_pixel_centers=transform in ("half_pixel", "pytorch_half_pixel"),
+        )
+    ]
+
+
+def _gather(ctx: Lowering, node: Node) -> list[Tensor]:
+    source = node.inputs[0]
+    assert source is not None
+    indices = node.const_input(1)
+    index = ctx.get(node.inputs[1]) if indices is None else indices.astype(np.int32)
+    return [ctx.tf.gather(ctx.get(source), index, axis=stored_axis(source, node.attrs.get("axis", 0)))]
+
+
+def _unary_table() -> dict[Op, Callable[[Lowering, Node], list[Tensor]]]:
+    return {
+        Op.ABS: _unary(lambda tf: tf.math.abs),
+        Op.EXP: _unary(lambda tf: tf.math.exp),
+        Op.LOG: _unary(lambda tf: tf.math.log),
+        Op.NEG: _unary(lambda tf: tf.math.negative),
+        Op.SQRT: _unary(lambda tf: tf.math.sqrt),
+        Op.RECIPROCAL: _unary(lambda tf: tf.math.reciprocal),
+        Op.ERF: _unary(lambda tf: tf.math.erf),
+    }
+
+
+LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {
+    Op.CONV: _conv,
+    Op.CONV_TRANSPOSE: _conv_transpose,
+    Op.MAX_POOL: _pool,
+    Op.AVERAGE_POOL: _pool,
+    Op.GLOBAL_AVERAGE_POOL: _global_pool,
+    Op.GLOBAL_MAX_POOL: _global_pool,
+    Op.BATCH_NORMALIZATION: _batchnorm,
+    Op.GEMM: _gemm,
+    Op.MATMUL: _matmul,
+    Op.ADD: _binary(lambda tf: tf.math.add),
+    Op.SUB: _binary(lambda tf: tf.math.subtract),
+    Op.MUL: _binary(lambda tf: tf.math.multiply),
+    Op.DIV: _binary(lambda tf: tf.math.divide),
+    Op.POW: _binary(lambda tf: tf.math.pow),
+    Op.MAX: _binary(lambda tf: tf.math.maximum),
+    Op.MIN: _binary(lambda tf: tf.math.minimum),
+    Op.EQUAL: _binary(lambda tf: tf.math.equal),
+    Op.PRELU: _prelu,
+    Op.WHERE: _where,
+    Op.CAST: _cast,
+    Op.SOFTMAX: _softmax,
+    Op.RESHAPE: _reshape,
+    Op.FLATTEN: _reshape,
+    Op.SQUEEZE: _reshape,
+    Op.UNSQUEEZE: _reshape,
+    Op.TRANSPOSE: _transpose,
+    Op.IDENTITY: _transpose,
+    Op.CONCAT: _concat,
+    Op.SPLIT: _split,
+    Op.SLICE: _slice,
+    Op.REDUCE_MEAN: _reduce,
+    Op.REDUCE_MAX: _reduce,
+    Op.REDUCE_SUM: _reduce,
+    Op.PAD: _pad,
+    Op.RESIZE: _resize,
+    Op.GATHER: _gather,
+    **{op: _unary_activation for op in (Op.RELU, Op.CLIP, Op.HARD_SWISH, Op.HARD_SIGMOID, Op.SILU)},
+    **{op: _unary_activation for op in (Op.SIGMOID, Op.TANH, Op.LEAKY_RELU, Op.ELU, Op.GELU)},
+    **_unary_table(),
+}

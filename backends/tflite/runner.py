@@ -1,0 +1,82 @@
+"""Running a .tflite here with the LiteRT interpreter (never the deprecated tf.lite.Interpreter).
+
+The runner takes and returns tensors named and laid out as the input model's
+(logical order): it transposes each input into its stored order, quantizes it
+when the model's inputs are integer, and undoes both on the outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from edgec.ir.graph import Graph
+from edgec.passes.layout import stored_perm
+
+
+@dataclass(frozen=True)
+class Port:
+    """One model input or output: its name in the input model, stored order and tensor details."""
+
+    name: str
+    perm: tuple[int, ...]
+    index: int
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return np.issubdtype(self.dtype, np.integer) and self.scale != 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {"dtype": self.dtype.name, "scale": self.scale, "zero_point": self.zero_point}
+
+
+def _ports(details: list[dict[str, Any]], graph_values: list) -> list[Port]:
+    ports = []
+    for detail, value in zip(details, graph_values, strict=True):
+        scale, zero_point = detail["quantization"]
+        ports.append(
+            Port(
+                value.name, stored_perm(value), detail["index"], np.dtype(detail["dtype"]), scale, zero_point
+            )
+        )
+    return ports
+
+
+class LiteRTRunner:
+    """A callable for the accuracy check: logical feeds in, logical outputs out."""
+
+    def __init__(self, model: bytes, graph: Graph, threads: int = 1) -> None:
+        self.interpreter = Interpreter(model_content=model, num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.inputs = _ports(self.interpreter.get_input_details(), graph.inputs)
+        self.outputs = _ports(self.interpreter.get_output_details(), graph.outputs)
+
+    def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for port in self.inputs:
+            self.interpreter.set_tensor(port.index, to_stored(port, feeds[port.name]))
+        self.interpreter.invoke()
+        return {
+            port.name: from_stored(port, self.interpreter.get_tensor(port.index)) for port in self.outputs
+        }
+
+
+def to_stored(port: Port, array: np.ndarray) -> np.ndarray:
+    stored = np.transpose(np.asarray(array), port.perm)
+    if port.quantized:
+        info = np.iinfo(port.dtype)
+        stored = np.clip(np.round(stored / port.scale) + port.zero_point, info.min, info.max)
+    return np.ascontiguousarray(stored.astype(port.dtype))
+
+
+def from_stored(port: Port, array: np.ndarray) -> np.ndarray:
+    result = array
+    if port.quantized:
+        result = (array.astype(np.float32) - port.zero_point) * np.float32(port.scale)
+    return np.transpose(result, np.argsort(port.perm))

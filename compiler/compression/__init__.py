@@ -1,0 +1,9 @@
+"""Compression: pruning, weight sharing, low-rank, reconstruction, ternary weights, Huffman accounting.
+
+The passes live in edgec.passes (``prune``, ``prune-channels``, ``cluster``,
+``low-rank``, ``ternary``); this package holds what they share: the view of
+Conv/Gemm/MatMul weights as matrices (``layers``), calibration data
+(``calibration``), data-aware reconstruction (``reconstruction``), storage
+accounting and Huffman coding (``huffman``) and the per-pass size, MACs and
+metric records (``accounting``).
+"""

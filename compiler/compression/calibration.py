@@ -1,0 +1,46 @@
+"""Calibration inputs for the compression passes and running an IR state on them.
+
+Passes take their data as options (an .npz path keyed by input name, the
+format of ``--sample-data``; seeded random inputs without one). Everything
+runs with ONNX Runtime on the exported IR: one session per graph state,
+one run per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgec.accuracy import load_samples, random_samples
+from edgec.ir.graph import Graph
+from edgec.ir.onnx_export import to_onnx
+from edgec.runtime import Feeds, run, session
+
+Outputs = list[dict[str, np.ndarray]]
+
+
+def calibration_feeds(graph: Graph, path: str, count: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """The first ``count`` samples of the .npz at ``path``, or ``count`` seeded random ones."""
+    if path:
+        return load_samples(Path(path), graph.inputs).samples[:count]
+    return random_samples(graph.inputs, count, seed).samples
+
+
+def run_all(graph: Graph, feeds: Sequence[Feeds], extra_outputs: Iterable[str] = ()) -> Outputs:
+    """The graph's outputs (and ``extra_outputs``) for every feed, from one session."""
+    sess = session(to_onnx(graph, extra_outputs=tuple(extra_outputs)), threads=1)
+    return [run(sess, feed) for feed in feeds]
+
+
+def capture(graph: Graph, names: Sequence[str], feeds: Sequence[Feeds]) -> dict[str, np.ndarray]:
+    """Values ``names`` over all feeds, stacked on the batch axis (graph inputs come from the feeds)."""
+    inputs = {value.name for value in graph.inputs}
+    computed = [name for name in dict.fromkeys(names) if name not in inputs]
+    outputs = run_all(graph, feeds, computed) if computed else [{} for _ in feeds]
+    captured = {}
+    for name in dict.fromkeys(names):
+        source = feeds if name in inputs else outputs
+        captured[name] = np.concatenate([np.asarray(item[name]) for item in source], axis=0)
+    return captured

@@ -1,0 +1,62 @@
+"""The compression flags of ``edgec build`` and their request (light imports: the CLI loads this)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CompressionRequest:
+    """What the command line asked for; None/False: that technique is off."""
+
+    prune: str | None = None  # "SPARSITY" or "SPARSITY:MODE" (layer, global, sensitivity)
+    prune_channels: float | None = None
+    low_rank: float | None = None
+    cluster: int | None = None
+    huffman: bool = False
+    max_accuracy_drop: float | None = None  # the largest drop of the metric any pass may cause
+
+    @property
+    def active(self) -> bool:
+        chosen = (self.prune, self.prune_channels, self.low_rank, self.cluster)
+        return any(value is not None for value in chosen) or self.huffman
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("compression (after cleanup, before the backend; see report.json)")
+    group.add_argument(
+        "--prune",
+        metavar="SPARSITY[:MODE]",
+        help="zero the smallest weights, e.g. 0.5 (per layer), 0.8:global, 0.9:sensitivity (per-layer "
+        "sparsities up to 0.9 under the accuracy budget); the rest is refitted on the samples",
+    )
+    group.add_argument(
+        "--prune-channels",
+        type=float,
+        metavar="RATIO",
+        help="remove this fraction of Conv/Gemm output channels",
+    )
+    group.add_argument(
+        "--low-rank",
+        type=float,
+        metavar="RATIO",
+        help="SVD-split Gemm/MatMul/1x1 Conv to at most RATIO of the MACs",
+    )
+    group.add_argument(
+        "--cluster", type=int, metavar="K", help="share weights: K k-means centroids per layer"
+    )
+    group.add_argument(
+        "--huffman", action="store_true", help="add Huffman-coded weights (weights.huf) and their decoder"
+    )
+
+
+def request_from_args(args: argparse.Namespace) -> CompressionRequest:
+    return CompressionRequest(
+        prune=args.prune,
+        prune_channels=args.prune_channels,
+        low_rank=args.low_rank,
+        cluster=args.cluster,
+        huffman=args.huffman,
+        max_accuracy_drop=getattr(args, "max_accuracy_drop", None),  # the quantization flag, where present
+    )

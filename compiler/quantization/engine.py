@@ -1,0 +1,146 @@
+"""``quantize``: calibration, bias correction, simulation, accuracy budget, mixed precision.
+
+One call does what a quantized build needs before a backend emits:
+
+1. calibrate ``graph`` on the calibration data (``Value.quant`` everywhere);
+2. compute bias corrections (unless turned off);
+3. build the Q/DQ simulation and measure it against the float graph on the
+   validation data (the calibration data when there is none);
+4. when a budget is missed and the scheme allows float layers: rank the
+   layers by sensitivity and keep the most sensitive ones in float until the
+   budget is met (at most ``max_float_layers``, default half the layers);
+5. give the quantized layers of ``graph`` their corrected biases.
+
+The result says whether the budgets were met; ``edgec build`` turns a miss
+into ``AccuracyError`` (exit code 7, see ``build.quantize_for_build``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgec.ir.graph import Graph
+from edgec.quantization.bias import apply_bias_corrections, bias_corrections
+from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
+from edgec.quantization.data import Dataset
+from edgec.quantization.gate import Budget, check_measurable, unmet
+from edgec.quantization.metrics import Metrics, evaluate, run_dataset
+from edgec.quantization.qdq import quantize_qdq, quantized_layers
+from edgec.quantization.scheme import QuantScheme
+from edgec.quantization.sensitivity import LayerSensitivity, layer_sensitivity, mixed_precision
+from edgec.quantization.tensorrt_cache import cache_scales, version_int, write_cache
+
+DEFAULT_SENSITIVITY_SAMPLES = 64
+
+
+@dataclass
+class QuantizationResult:
+    """What ``quantize`` did and measured. ``qdq`` is the simulation model (the TensorRT Q/DQ model)."""
+
+    calibration: Calibration
+    qdq: Graph
+    metrics: Metrics
+    calibration_data: Dataset
+    validation_data: Dataset
+    layers: list[str]
+    float_layers: list[str] = field(default_factory=list)
+    budgets: tuple[Budget, ...] = ()
+    missed: list[Budget] = field(default_factory=list)
+    sensitivity: list[LayerSensitivity] | None = None
+    bias_corrected: list[str] = field(default_factory=list)
+
+    @property
+    def budget_met(self) -> bool:
+        return not self.missed
+
+    def calibration_cache(self, tensorrt_version: str) -> str:
+        """TensorRT's calibration cache text with the Q/DQ model's activation scales (symmetric schemes)."""
+        return write_cache(cache_scales(self.qdq), version_int(tensorrt_version))
+
+    def report(self) -> dict[str, Any]:
+        """The ``quantization`` section of report.json."""
+        scheme = self.calibration.scheme
+        return {
+            "calibration": self.calibration.report(),
+            "validation": {
+                "source": Path(self.validation_data.source).name,
+                "samples": len(self.validation_data),
+            },
+            "simulation": "Q/DQ model under ONNX Runtime (CPU) against the float graph",
+            "metrics": self.metrics.as_dict(),
+            "budgets": [
+                {"budget": b.text(), "result": b.describe(self.metrics), "met": b.met(self.metrics)}
+                for b in self.budgets
+            ],
+            "bias_correction": {"enabled": bool(self.bias_corrected), "layers": len(self.bias_corrected)},
+            "quantized_layers": len(self.layers) - len(self.float_layers),
+            "float_layers": [
+                {"layer": name, "precision": scheme.float_fallback} for name in self.float_layers
+            ],
+            "sensitivity": [entry.as_dict() for entry in self.sensitivity] if self.sensitivity else None,
+        }
+
+
+def quantize(
+    graph: Graph,
+    calibration_data: Dataset,
+    validation_data: Dataset | None = None,
+    config: CalibrationConfig | None = None,
+    scheme: QuantScheme | None = None,
+    budgets: Sequence[Budget] = (),
+    max_float_layers: int | None = None,
+    sensitivity_samples: int = DEFAULT_SENSITIVITY_SAMPLES,
+) -> QuantizationResult:
+    """Quantize ``graph`` in place (parameters, corrected biases) and measure the simulation."""
+    config = config or CalibrationConfig()
+    scheme = scheme or QuantScheme()
+    validation = validation_data if validation_data is not None else calibration_data
+    calibration = calibrate(graph, calibration_data, config, scheme)
+    corrections = bias_corrections(graph, calibration) if config.bias_correction else {}
+    reference = run_dataset(graph, validation, "float reference")
+    qdq = quantize_qdq(graph, scheme.placement, biases=corrections)
+    metrics = evaluate(qdq, validation, reference)
+    check_measurable(budgets, metrics, validation.source)
+    layers = [node.name for node in quantized_layers(graph, scheme.placement)]
+    result = QuantizationResult(
+        calibration, qdq, metrics, calibration_data, validation, layers, budgets=tuple(budgets)
+    )
+    result.missed = unmet(budgets, metrics)
+    if result.missed and scheme.float_fallback is not None:
+        _mixed_precision(graph, result, reference, corrections, max_float_layers, sensitivity_samples)
+    result.bias_corrected = [name for name in corrections if name not in result.float_layers]
+    apply_bias_corrections(graph, corrections, skip=result.float_layers)
+    return result
+
+
+def _mixed_precision(
+    graph: Graph,
+    result: QuantizationResult,
+    reference: dict[str, Any],
+    corrections: dict[str, Any],
+    max_float_layers: int | None,
+    sensitivity_samples: int,
+) -> None:
+    placement = result.calibration.scheme.placement
+    nodes = quantized_layers(graph, placement)
+    subset = result.validation_data.head(sensitivity_samples)
+    subset_reference = {name: array[:sensitivity_samples] for name, array in reference.items()}
+    result.sensitivity = layer_sensitivity(graph, nodes, subset, subset_reference, placement, corrections)
+    limit = len(nodes) // 2 if max_float_layers is None else max_float_layers
+    mixed = mixed_precision(
+        graph,
+        result.sensitivity,
+        result.validation_data,
+        reference,
+        result.budgets,
+        limit,
+        placement,
+        corrections,
+    )
+    if mixed is None:
+        return
+    result.float_layers, result.qdq, result.metrics = mixed.float_layers, mixed.qdq, mixed.metrics
+    result.missed = unmet(result.budgets, mixed.metrics)

@@ -1,0 +1,75 @@
+"""Huffman coding, storage stages, the compressed weights file and its decoder; Deep Compression on digits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from compression_models import digits_cnn, digits_graph, graph_accuracy, write_calibration
+
+from edgec.compression.huffman import (
+    canonical_codes,
+    code_lengths,
+    encode_weights,
+    stage_bytes,
+    storage_report,
+)
+from edgec.compression.layers import weighted_layers
+from edgec.passes import make_spec, run_passes
+from edgec.templating import render
+
+
+def test_code_lengths_are_optimal_and_prefix_free():
+    counts = np.array([45, 13, 12, 16, 9, 5, 0])
+    lengths = code_lengths(counts)
+    assert lengths.tolist() == [1, 3, 3, 3, 4, 4, 0]  # the textbook example
+    assert sum(2.0 ** -lengths[lengths > 0]) == 1.0
+    codes = canonical_codes(lengths)
+    words = [format(int(codes[s]), f"0{lengths[s]}b") for s in np.flatnonzero(lengths)]
+    assert not any(a != b and b.startswith(a) for a in words for b in words)
+
+
+def test_stages_shrink_for_a_sparse_clustered_weight():
+    rng = np.random.default_rng(0)
+    weight = rng.choice(np.linspace(-1, 1, 16).astype(np.float32), size=(64, 64))
+    weight[rng.random(weight.shape) < 0.9] = 0
+    stages = stage_bytes(weight)
+    assert stages["fp32"] == 4 * 64 * 64
+    assert stages["fp32"] > stages["pruned"] > stages["clustered"] > stages["huffman"]
+
+
+def test_the_decoder_in_the_bundle_reads_back_every_weight(tmp_path):
+    graph = digits_graph()
+    run_passes(graph, [make_spec("prune", {"sparsity": 0.7}), make_spec("cluster", {"clusters": 8})])
+    weights = graph.nodes[0].inputs[1]
+    weights.data = weights.data + np.float32(0.001) * np.arange(weights.size, dtype=np.float32).reshape(
+        weights.shape
+    )
+    (tmp_path / "weights.huf").write_bytes(encode_weights(graph))
+    script = tmp_path / "decode_weights.py"
+    script.write_text(render("compression/decode_weights.py.j2", weights_file="weights.huf", version="test"))
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True, capture_output=True)
+    decoded = np.load(tmp_path / "decoded_weights.npz")
+    for node in weighted_layers(graph):
+        np.testing.assert_array_equal(decoded[node.inputs[1].name], node.inputs[1].data)
+
+
+def test_deep_compression_on_digits_is_10x_smaller_within_one_point(tmp_path):
+    digits = digits_cnn()
+    calibration = write_calibration(digits, tmp_path / "calib.npz")
+    graph = digits_graph()
+    baseline = graph_accuracy(graph, digits)
+    prune = {
+        "sparsity": 0.85,
+        "mode": "global",
+        "reconstruct": True,
+        "calibration": str(calibration),
+        "samples": 256,
+    }
+    run_passes(graph, [make_spec("prune", prune), make_spec("cluster", {"clusters": 16})])
+    report = storage_report(graph)
+    accuracy = graph_accuracy(graph, digits)
+    print(f"digits: {report['bytes']}, {report['ratio']}x, accuracy {baseline:.4f} -> {accuracy:.4f}")
+    assert report["ratio"] >= 10
+    assert accuracy >= baseline - 0.01

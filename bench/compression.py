@@ -166,9 +166,10 @@ def bench_digits(work: Path, options: argparse.Namespace) -> None:
         ("prune 0.85 global", [("prune", {"sparsity": 0.85, "mode": "global"})]),
         ("prune 0.85 global + reconstruct", [("prune", {"sparsity": 0.85, "mode": "global", **refit})]),
         (
-            "prune sensitivity (budget 1%)",
+            "prune sensitivity (budget top1=1)",
             [("prune", {"sparsity": 0.95, "mode": "sensitivity", **calibration})],
         ),
+        ("prune 2:4 + reconstruct", [("prune", {"sparsity": 0.5, "mode": "2of4", **refit})]),
         ("cluster 16", [("cluster", {"clusters": 16})]),
         ("ternary", [("ternary", {})]),
         ("prune-channels 0.3", [("prune-channels", {"ratio": 0.3})]),

@@ -1,4 +1,4 @@
-"""int8 simulation quality on EfficientNet-Lite0: every calibration method, with and without bias correction.
+"""int8 simulation quality on EfficientNet-Lite0: every calibration method, bias correction and CLE on/off.
 
     python bench/quantization.py [--models DIR] [--calibration 64] [--validation 256] [--seed 0]
                                  [--min-crop 0.3] [--images astronaut,chelsea,coffee,rocket,motorcycle]
@@ -15,8 +15,10 @@ Prints, for the TensorRT scheme (symmetric int8, per-channel weights, Q/DQ
 placement of REFERENCE A3) and the TFLite scheme (asymmetric int8
 activations, every activation quantized), top-1 and top-5 agreement with the
 float model and the logits' SNR for each method, with and without bias
-correction, then the best setting. The model runs once per data set for the
-statistics; each setting is one Q/DQ model under ONNX Runtime.
+correction, and with and without cross-layer equalization (column CLE: the
+engine's data-aware form, ``equalize_for_calibration`` on the calibration
+crops), then the best setting. The model runs once per data set and graph
+for the statistics; each setting is one Q/DQ model under ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from edgec.quantization import (
     quantize_qdq,
     run_dataset,
 )
+from edgec.quantization.equalization import equalize_for_calibration
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 PREPROCESS = "resize=224x224,scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225,layout=nchw,color=rgb"
@@ -114,7 +117,11 @@ def main() -> None:
         calibration = load_dataset(Path(tmp) / "calibration", graph.inputs, spec, args.calibration)
         validation = load_dataset(Path(tmp) / "validation", graph.inputs, spec, purpose="validation")
     start = time.perf_counter()
-    statistics = collect_statistics(graph, calibration)
+    equalized = load_model(args.models / "efficientnet_lite0.onnx", {})
+    run_passes(equalized, [make_spec("cleanup")])
+    equalize_for_calibration(equalized, calibration)
+    graphs = {False: graph, True: equalized}
+    statistics = {cle: collect_statistics(g, calibration) for cle, g in graphs.items()}
     reference = run_dataset(graph, validation)
     print(
         f"EfficientNet-Lite0: {len(calibration)} calibration / {len(validation)} validation crops of "
@@ -122,30 +129,35 @@ def main() -> None:
         f"statistics and float reference in {time.perf_counter() - start:.1f} s"
     )
     print(
-        f"{'scheme':9} {'method':10} {'bias corr.':10} {'top-1 %':>8} {'top-5 %':>8} {'SNR dB':>7} {'s':>5}"
+        f"{'scheme':9} {'method':10} {'bias corr.':10} {'CLE':4} {'top-1 %':>8} {'top-5 %':>8} "
+        f"{'SNR dB':>7} {'s':>5}"
     )
     results = []
     for scheme_name, scheme in SCHEMES.items():
         for method in METHODS:
             for bias in (False, True):
-                start = time.perf_counter()
-                m = run_setting(graph, statistics, validation, reference, method, scheme, bias)
-                seconds = time.perf_counter() - start
-                results.append((m.top1, m.snr_db, scheme_name, method, bias))
-                print(
-                    f"{scheme_name:9} {method:10} {'on' if bias else 'off':10} {m.top1:8.1f} {m.top5:8.1f} "
-                    f"{m.snr_db:7.2f} {seconds:5.1f}",
-                    flush=True,
-                )
-    top1, snr, scheme_name, method, bias = max(results, key=lambda r: (r[0], r[1]))
+                for cle, g in graphs.items():
+                    start = time.perf_counter()
+                    m = run_setting(g, statistics[cle], validation, reference, method, scheme, bias)
+                    seconds = time.perf_counter() - start
+                    results.append((m.top1, m.snr_db, scheme_name, method, bias, cle))
+                    flags = f"{'on' if bias else 'off':10} {'on' if cle else 'off':4}"
+                    print(
+                        f"{scheme_name:9} {method:10} {flags} {m.top1:8.1f} {m.top5:8.1f} "
+                        f"{m.snr_db:7.2f} {seconds:5.1f}",
+                        flush=True,
+                    )
+    top1, snr, scheme_name, method, bias, cle = max(results, key=lambda r: (r[0], r[1]))
     verdict = "meets" if top1 >= 97.0 else "misses"
     print(
-        f"best: {scheme_name} {method}, bias correction {'on' if bias else 'off'}: top-1 agreement "
-        f"{top1:.1f} %, SNR {snr:.2f} dB ({verdict} the 97 % target)"
+        f"best: {scheme_name} {method}, bias correction {'on' if bias else 'off'}, "
+        f"CLE {'on' if cle else 'off'}: "
+        f"top-1 agreement {top1:.1f} %, SNR {snr:.2f} dB ({verdict} the 97 % target)"
     )
-    for with_bias in (False, True):
-        gains = [r[1] for r in results if r[4] == with_bias]
-        print(f"mean SNR, bias correction {'on ' if with_bias else 'off'}: {np.mean(gains):.2f} dB")
+    for index, label in ((4, "bias correction"), (5, "CLE")):
+        for enabled in (False, True):
+            gains = [r[1] for r in results if r[index] == enabled]
+            print(f"mean SNR, {label} {'on ' if enabled else 'off'}: {np.mean(gains):.2f} dB")
 
 
 if __name__ == "__main__":

@@ -152,7 +152,7 @@ def build(options: BuildOptions) -> BuildResult:
     graph = load_model(options.model, options.input_shapes, default_batch=target.default_batch)
     records = run_passes(graph, pipeline[: len(target_passes)], dump_dir=options.dump_ir)
     calibration = _samples(options, graph)
-    compressed = compress(graph, options.compression, calibration, options.model, options.sample_data)
+    compressed = compress(graph, options, calibration, target, precision)
     records += compressed.records
     records += run_passes(graph, pipeline[len(target_passes) :], dump_dir=options.dump_ir)
     _check_supported(backend, graph, target, options.model)

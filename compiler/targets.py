@@ -174,10 +174,12 @@ def load_catalogue(extra_files: Sequence[Path] = ()) -> Catalogue:
 
 
 def table_rows(catalogue: Mapping[str, Target]) -> list[dict[str, Any]]:
-    """One row per target for `edgec targets` (JSON-ready)."""
+    """One row per target for `edgec targets` (JSON-ready); ``group`` names the target group
+    (``--target GROUP --runtime R``) a target belongs to, ``*`` marking the group's default."""
     return [
         {
             "name": t.name,
+            "group": _group_label(t),
             "family": t.family,
             "backend": t.backend,
             "precisions": list(t.precisions),
@@ -188,8 +190,15 @@ def table_rows(catalogue: Mapping[str, Target]) -> list[dict[str, Any]]:
     ]
 
 
+def _group_label(target: Target) -> str | None:
+    if target.group is None:
+        return None
+    return f"{target.group}*" if target.group_default else target.group
+
+
 _COLUMNS = (
     ("name", "TARGET"),
+    ("group", "GROUP"),
     ("family", "FAMILY"),
     ("backend", "BACKEND"),
     ("precisions", "PRECISIONS"),
@@ -212,6 +221,8 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
     return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
 
 

@@ -49,8 +49,12 @@ def test_inspect_ir_is_deterministic(shared_models, capsys):
 def test_targets_text_and_json(capsys):
     assert main(["targets"]) == 0
     text = capsys.readouterr().out
-    assert text.splitlines()[0].split()[:3] == ["TARGET", "FAMILY", "BACKEND"]
+    assert text.splitlines()[0].split()[:4] == ["TARGET", "GROUP", "FAMILY", "BACKEND"]
+    assert "snapdragon-8gen2*" in text
     assert main(["targets", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["onnxruntime-cpu"]["backend"] == "onnxruntime"
     assert rows["jetson-nano"]["default_precision"] == "fp16"
+    assert (
+        rows["jetson-nano"]["group"] is None and rows["snapdragon-8gen2-gpu"]["group"] == "snapdragon-8gen2"
+    )

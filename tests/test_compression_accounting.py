@@ -8,7 +8,7 @@ from compression_models import digits_cnn, digits_graph
 
 from edgec.compression.accounting import agreement, codebook_sizes
 from edgec.compression.calibration import run_all
-from edgec.compression.stage import run_measured
+from edgec.compression.stage import Evaluation, run_measured
 from edgec.passes import make_spec
 
 
@@ -18,7 +18,8 @@ def test_each_pass_records_size_macs_and_metric_before_and_after():
     feeds = digits.feeds(digits.x_test[:64])
     reference = run_all(graph, feeds)
     specs = [make_spec("prune-channels", {"ratio": 0.5}), make_spec("cluster", {"clusters": 4})]
-    records, entries = run_measured(graph, specs, feeds, reference)
+    data = Evaluation(feeds, reference, digits.y_test[:64], "digits test")
+    records, entries, measured = run_measured(graph, specs, data)
     assert [r.spec.name for r in records] == [e["name"] for e in entries] == ["prune-channels", "cluster"]
     channels, cluster = entries
     assert (
@@ -27,6 +28,9 @@ def test_each_pass_records_size_macs_and_metric_before_and_after():
     assert channels["after"]["weight_bytes"] < 0.6 * channels["before"]["weight_bytes"]
     assert cluster["before"] == channels["after"]
     assert cluster["after"]["macs"] == cluster["before"]["macs"] and cluster["after"]["metric"] < 1.0
+    logits = cluster["after"]["metrics"]["outputs"]["logits"]  # the quantization engine's metrics
+    assert logits["top1"] == pytest.approx(100 * cluster["after"]["metric"])
+    assert logits["accuracy"] < logits["reference_accuracy"] and measured[-1].samples == 64
     assert set(codebook_sizes(graph)) == {"conv1", "conv2", "fc1", "fc2"}
 
 

@@ -57,7 +57,7 @@ def test_sensitivity_mode_prunes_the_big_layer_most_within_the_budget(tmp_path):
     digits = digits_cnn()
     calibration = write_calibration(digits, tmp_path / "calib.npz", 128)
     graph = digits_graph()
-    options = {"mode": "sensitivity", "sparsity": 0.95, "budget": 0.01, "calibration": str(calibration)}
+    options = {"mode": "sensitivity", "sparsity": 0.95, "budget": "top1=1", "calibration": str(calibration)}
     run_passes(graph, [make_spec("prune", {**options, "samples": 128})])
     sparsity = {n.name: float((weight_matrix(n) == 0).mean()) for n in weighted_layers(graph)}
     assert sparsity["fc1"] >= 0.8 > sparsity["conv1"]

@@ -13,6 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.pipeline import BuildOptions, build
+from edgec.quantization.build import QuantizationOptions
 
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 HOSTILE_IN = 'it\'s a "x" $(touch pwned) `id`'
@@ -74,7 +75,13 @@ def test_two_inputs_calibration_files_and_list(tmp_path):
     model = two_input_model(tmp_path / "two.onnx")
     npz, data = _samples(tmp_path / "s.npz", {IMG: (1, 3, 6, 5), VEC: (1, 4)}, 3)
     out = build(
-        BuildOptions(model=model, target="snapdragon-888-htp", output=tmp_path / "b", sample_data=npz)
+        BuildOptions(
+            model=model,
+            target="snapdragon-888-htp",
+            output=tmp_path / "b",
+            sample_data=npz,
+            quantization=QuantizationOptions(calibration_data=npz),
+        )
     ).bundle
     lines = (out / "input_list.txt").read_text().splitlines()
     assert len(lines) == 3
@@ -98,7 +105,13 @@ def hostile_bundle(tmp_path_factory):
     model = one_input_model(tmp / "m $(x).onnx")
     npz, _ = _samples(tmp / "s.npz", {HOSTILE_IN: (1, 3, 8, 8)}, 2)
     return build(
-        BuildOptions(model=model, target="snapdragon-8gen3", output=tmp / "b", sample_data=npz)
+        BuildOptions(
+            model=model,
+            target="snapdragon-8gen3",
+            output=tmp / "b",
+            sample_data=npz,
+            quantization=QuantizationOptions(calibration_data=npz),
+        )
     ).bundle
 
 
@@ -142,7 +155,9 @@ def test_export_script_passes_hostile_names_as_plain_words(hostile_bundle, tmp_p
     assert convert[convert.index("--out_name") + 1] == HOSTILE_OUT
     quantize = (tmp_path / "snpe-dlc-quantize.args").read_text().splitlines()
     assert quantize[quantize.index("--htp_socs") + 1] == "sm8650"
-    assert "--use_per_channel_quantization" in quantize
+    assert "--use_per_channel_quantization" in quantize and "--override_params" in quantize
+    overrides = convert[convert.index("--quantization_overrides") + 1]
+    assert overrides == "quantization_overrides.json" and (hostile_bundle / overrides).is_file()
     assert not list(tmp_path.glob("pwned*")) and not list(hostile_bundle.glob("pwned*"))
 
 

@@ -117,7 +117,7 @@ def test_every_entry_is_usable_by_the_pipeline(catalogue):
         assert set(target.peak_gops) == set(target.precisions)
         assert target.memory_bandwidth_gbs > 0
         assert target.backend in {"tensorrt", "tflite", "snpe", "onnxruntime"}
-    assert catalogue["onnxruntime-cpu"].precisions == ("fp32", "int8")
+    assert catalogue["onnxruntime-cpu"].precisions == ("fp32", "int8", "ternary")
     assert catalogue["cortex-m7"].hardware["flash_bytes"] == 2 * 1024 * 1024
     assert catalogue["cortex-m7"].hardware["ram_bytes"] == 512 * 1024
 
@@ -158,6 +158,7 @@ def test_table_rows_and_aligned_text_table(catalogue):
     assert len(rows) == len(catalogue)
     assert rows[0] == {
         "name": "jetson-nano",
+        "group": None,
         "family": "jetson",
         "backend": "tensorrt",
         "precisions": ["fp32", "fp16"],

@@ -6,6 +6,14 @@ them; the host checks what it can: the op support of the target's runtime
 (before any work), the SNPE-ready ONNX against the input model under ONNX
 Runtime, and an estimate of the quantized accuracy from a simulation of
 SNPE's uint8 rules (``simulate.py``).
+
+For int8, ``edgec build`` runs the quantization engine with SNPE's scheme
+(``quantization_scheme``), and the bundle takes everything from its result
+(``BuildRequest.options["quantization"]``): the calibration inputs are the
+engine's calibration data (``--calibration-data``/``--preprocess``), its
+ranges become the encodings overrides the SDK reads (``encodings.py``), and
+the simulated accuracy is its Q/DQ model. Without the engine (int16x8) the
+calibration inputs are the pipeline's samples and ``simulate.py`` simulates.
 """
 
 from __future__ import annotations
@@ -20,14 +28,17 @@ import onnx
 
 from edgec.accuracy import SampleSet, compare
 from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
-from edgec.backends.snpe import calibration, simulate, support
+from edgec.backends.snpe import calibration, encodings, simulate, support
 from edgec.backends.snpe.passes import PASS_NAME
 from edgec.backends.snpe.runtimes import BITWIDTHS, QUANTIZED, Runtime, runtime_of
+from edgec.bundle import write_json
 from edgec.errors import ModelError, ShapeError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import OPSET, to_onnx
 from edgec.passes import make_spec
 from edgec.passes.manager import PassSpec
+from edgec.quantization.engine import QuantizationResult
+from edgec.quantization.scheme import SNPE_SCHEME, QuantScheme
 from edgec.runtime import run, session
 from edgec.targets import Target
 from edgec.templating import render
@@ -43,9 +54,11 @@ MAX_CONVERTER_OPSET = 21
 PER_CHANNEL = True
 
 
-def device_checks(runtime: Runtime, quantized: bool) -> list[str]:
+def device_checks(runtime: Runtime, quantized: bool, overrides: bool = False) -> list[str]:
     """What only the SDK and the device can check, for this runtime and DLC kind."""
     checks = ["conversion by snpe-onnx-to-dlc (the SDK's own op and shape checks)"]
+    if overrides:
+        checks.append(f"that the SDK applies {encodings.OVERRIDES_FILE} (the encodings in the DLC)")
     if quantized:
         checks.append("quantization by snpe-dlc-quantize and the accuracy of the quantized DLC")
     if runtime.name == "htp":
@@ -74,6 +87,10 @@ class SnpeBackend:
             raise ModelError(f"target '{target.name}': {problem}. Rename the input in the model.")
         return support.unsupported(graph, str(target.hardware.get("runtime", "")))
 
+    def quantization_scheme(self, target: Target) -> QuantScheme:
+        """SNPE's TF-style asymmetric uint8 (REFERENCE B3), the same on every Snapdragon target."""
+        return SNPE_SCHEME
+
     def passes(self, target: Target, precision: str) -> list[PassSpec]:
         runtime_of(target, precision)  # refuses a precision the runtime cannot run, before any work
         return [make_spec(PASS_NAME)]
@@ -92,9 +109,16 @@ class SnpeBackend:
             out_dir, DEVICE_DIR, f"{DEVICE_DIR}/{INPUT_LIST}", graph.inputs, samples.samples[:1]
         )
         quantized = precision in QUANTIZED
+        result: QuantizationResult | None = request.options.get("quantization")
+        calibration_set = calibration_samples(result, samples)
         if quantized:
-            calibration.write_input_list(out_dir, CALIBRATION_DIR, INPUT_LIST, graph.inputs, samples.samples)
-        context = _script_context(graph, request, runtime, samples)
+            calibration.write_input_list(
+                out_dir, CALIBRATION_DIR, INPUT_LIST, graph.inputs, calibration_set.samples
+            )
+        overrides = quantized and result is not None
+        if overrides:
+            write_json(out_dir / encodings.OVERRIDES_FILE, encodings.overrides(graph, result.calibration))
+        context = _script_context(graph, request, runtime, calibration_set, overrides)
         for script in ("export_dlc.sh", "run_on_device.sh"):
             path = out_dir / script
             path.write_text(render(f"snpe/{script}.j2", **context), encoding="utf-8")
@@ -104,10 +128,12 @@ class SnpeBackend:
         def runner(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             return run(sess, feeds)
 
-        checks = device_checks(runtime, quantized)
+        checks = device_checks(runtime, quantized, overrides)
         report: dict[str, Any] = {"runtime": runtime.name, "device_checks": checks}
         if quantized:
-            report["simulated_quantization"] = _simulated(graph, runner, samples, precision)
+            report["simulated_quantization"] = _simulated(
+                graph, runner, samples, calibration_set, precision, result
+            )
         return Artifact(
             main=MODEL_FILE,
             runner=runner,
@@ -131,6 +157,15 @@ def _sample_source(options: Mapping[str, Any]) -> str:
     return f"--sample-data {Path(data).name}" if data is not None else "random inputs (give --sample-data)"
 
 
+def calibration_samples(result: QuantizationResult | None, samples: SampleSet) -> SampleSet:
+    """The engine's calibration data when it ran, else the pipeline's samples."""
+    if result is None:
+        return samples
+    data = result.calibration_data
+    source = f"{Path(data.source).name} (the quantization engine's calibration)"
+    return SampleSet(list(data.samples()), source)
+
+
 def _final_dlc(runtime: Runtime, precision: str) -> str:
     if precision in QUANTIZED:
         return "model_quantized.dlc"
@@ -138,7 +173,7 @@ def _final_dlc(runtime: Runtime, precision: str) -> str:
 
 
 def _script_context(
-    graph: Graph, request: BuildRequest, runtime: Runtime, samples: SampleSet
+    graph: Graph, request: BuildRequest, runtime: Runtime, samples: SampleSet, overrides: bool
 ) -> dict[str, Any]:
     target, precision = request.target, request.precision
     quantized = precision in QUANTIZED
@@ -167,6 +202,7 @@ def _script_context(
         "dlc_inputs": [(v.name, list(calibration.dlc_shape(v))) for v in graph.inputs],
         "outputs": [v.name for v in graph.outputs],
         "input_list": INPUT_LIST,
+        "overrides": encodings.OVERRIDES_FILE if overrides else None,
         "calibration_count": len(samples.samples),
         "calibration_source": samples.source,
         "weights_bits": weights_bits,
@@ -193,20 +229,34 @@ def top1_agreement(
     return {name: count / len(samples) for name, count in agree.items()}
 
 
-def _simulated(graph: Graph, runner: Runner, samples: SampleSet, precision: str) -> dict[str, Any]:
+def _simulated(
+    graph: Graph,
+    runner: Runner,
+    samples: SampleSet,
+    calibration_set: SampleSet,
+    precision: str,
+    result: QuantizationResult | None,
+) -> dict[str, Any]:
     weights_bits, act_bits = BITWIDTHS[precision]
-    simulated = simulate.simulate(graph, samples.samples, weights_bits, act_bits)
-    result = compare(runner, simulated, samples, precision)
+    if result is not None:
+        simulated = simulate.qdq_runner(result.qdq)
+        method = f"the quantization engine's '{result.calibration.config.method}' ranges (SNPE_SCHEME)"
+    else:
+        simulated = simulate.simulate(graph, calibration_set.samples, weights_bits, act_bits)
+        method = "min/max ranges (snpe-dlc-quantize's default tf quantizer)"
+    compared = compare(runner, simulated, samples, precision)
     return {
         "what": (
             f"SNPE's asymmetric quantization (REFERENCE B3) simulated with ONNX Runtime: {weights_bits}-bit "
-            f"weights{' per channel' if PER_CHANNEL else ''}, {act_bits}-bit activations calibrated on the "
-            "samples below, compared with the float model on the same samples; an estimate, not the DLC"
+            f"weights{' per channel' if PER_CHANNEL else ''}, {act_bits}-bit activations from {method} "
+            "on the calibration samples below, compared with the float model on the accuracy samples; "
+            "an estimate, not the DLC"
         ),
-        "calibration_samples": len(samples.samples),
-        "calibration_source": samples.source,
+        "calibration_samples": len(calibration_set.samples),
+        "calibration_source": calibration_set.source,
+        "accuracy_samples": len(samples.samples),
         "top1_agreement": top1_agreement(runner, simulated, samples.samples),
-        **{key: result[key] for key in ("min_cosine", "passed", "outputs")},
+        **{key: compared[key] for key in ("min_cosine", "passed", "outputs")},
     }
 
 

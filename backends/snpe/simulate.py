@@ -7,13 +7,19 @@ shifted so that 0.0 is exactly representable; ``q = round((2^bits - 1) *
 (x - min) / (max - min))`` clamped to the grid. Activations take min/max over
 the calibration samples (snpe-dlc-quantize's default ``tf`` quantizer).
 Conv/ConvTranspose/FullyConnected weights are per-channel symmetric
-(``--use_per_channel_quantization``: offset -2^(bits-1)); other static
-tensors per-tensor asymmetric; biases are 32-bit (``--bias_bitwidth 32``),
-close enough to float to be kept float here.
+(``--use_per_channel_quantization``: offset -2^(bits-1)); biases are 32-bit
+(``--bias_bitwidth 32``), close enough to float to be kept float here.
 
-The simulated model is the exported ONNX graph with weights replaced by
-their quantized values and a QuantizeLinear/DequantizeLinear pair on every
-IR tensor (a fused activation is part of its producer, as in SNPE).
+8-bit activations: the quantization engine expresses B3 (``SNPE_SCHEME``:
+asymmetric uint8, ranges at least 0.01 wide, 0.0 exact; per-channel
+symmetric weights), so ``simulate`` calibrates with it (method ``minmax``)
+and runs its Q/DQ model; ``edgec build`` runs the engine with the user's
+method and the backend runs that result's Q/DQ model (``qdq_runner``). The
+engine keeps static tensors other than weights (Add/Mul constants) float.
+16-bit activations (``int16x8``), which the engine's schemes do not
+express, use this module's own simulation: ranges from ``activation_ranges``,
+a Q/DQ pair on every IR tensor, weights replaced by their quantized values
+(other static tensors per-tensor asymmetric).
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ from edgec.backends import Runner
 from edgec.ir.graph import Graph, Node
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
+from edgec.quantization.calibration import CalibrationConfig, calibrate
+from edgec.quantization.data import Dataset
+from edgec.quantization.qdq import clone_graph, quantize_qdq
+from edgec.quantization.scheme import SNPE_SCHEME
 from edgec.runtime import run, session
 
 MIN_RANGE = 0.01
@@ -174,11 +184,30 @@ def simulated_model(
     return model
 
 
+def engine_qdq(graph: Graph, calibration: Sequence[Mapping[str, np.ndarray]]) -> Graph:
+    """The engine's Q/DQ model with SNPE's scheme and ``tf`` (minmax) ranges; ``graph`` is unchanged."""
+    twin = clone_graph(graph)
+    names = [v.name for v in graph.inputs]
+    dataset = Dataset({n: np.stack([s[n] for s in calibration]) for n in names}, "calibration samples")
+    calibrate(twin, dataset, CalibrationConfig(method="minmax", bias_correction=False), SNPE_SCHEME)
+    return quantize_qdq(twin, SNPE_SCHEME.placement)
+
+
 def simulate(
     graph: Graph, calibration: Sequence[Mapping[str, np.ndarray]], weight_bits: int, act_bits: int
 ) -> Runner:
     """A runner for the quantized model SNPE would build from these calibration samples."""
-    model = simulated_model(graph, activation_ranges(graph, calibration), weight_bits, act_bits)
+    if (weight_bits, act_bits) == (8, 8):
+        return qdq_runner(engine_qdq(graph, calibration))
+    return _unoptimized(simulated_model(graph, activation_ranges(graph, calibration), weight_bits, act_bits))
+
+
+def qdq_runner(qdq: Graph) -> Runner:
+    """A runner for a Q/DQ graph (the engine's simulation) under SNPE's rounding, see ``_unoptimized``."""
+    return _unoptimized(to_onnx(qdq, value_info=False))
+
+
+def _unoptimized(model: onnx.ModelProto) -> Runner:
     # Without graph optimizations: ONNX Runtime's rewrites around Q/DQ pairs (fusing them into its own
     # integer kernels, dropping a Clip before a QuantizeLinear) move the result away from SNPE's rules
     # (on EfficientNet-Lite0 even 16-bit activations lost 7% logit cosine with them on).

@@ -26,6 +26,7 @@ from edgec.errors import TargetError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.passes.manager import PassSpec
+from edgec.quantization.scheme import TENSORRT_SCHEME, QuantScheme
 from edgec.runtime import run, session
 from edgec.targets import Target
 from edgec.templating import render
@@ -84,6 +85,9 @@ class TensorRTBackend:
     def passes(self, target: Target, precision: str) -> list[PassSpec]:
         return []
 
+    def quantization_scheme(self, target: Target) -> QuantScheme:
+        return TENSORRT_SCHEME
+
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         stack = Stack.of(request.target)
         options = Options.of(request, stack)
@@ -94,7 +98,8 @@ class TensorRTBackend:
         report: dict[str, Any] = {"opset": stack.max_opset}
         onnx.save_model(model, out_dir / MODEL)
         if precision == "int8":
-            runner, report["int8"] = int8.emit(graph, model, stack, options.samples, out_dir)
+            quantized = int8.require_result(request.options.get("quantization"), request.target.name)
+            runner, report["int8"] = int8.emit(quantized, model, stack, out_dir)
         elif precision == "fp16":
             report["fp16_overflow"] = fp16.overflows(graph, options.samples)
             runner = _ort_runner(fp16.simulate(model))

@@ -17,14 +17,17 @@ import numpy as np
 from edgec.accuracy import MIN_COSINE
 from edgec.backends import Artifact, BuildRequest, Unsupported
 from edgec.backends.tflite import micro
-from edgec.backends.tflite.calibration import representative_inputs, stored_feeds
+from edgec.backends.tflite.calibration import dataset_feeds, representative_inputs, stored_feeds
 from edgec.backends.tflite.converter import Calibration, Recipe, convert
 from edgec.backends.tflite.flatbuffer import TfliteModel, read_model
+from edgec.backends.tflite.quantization import Range, fake_quant_ranges, tflite_scheme
 from edgec.backends.tflite.runner import LiteRTRunner, Port
 from edgec.backends.tflite.support import edgetpu_partition_end, gpu_fallbacks, lowering_problems
 from edgec.ir.graph import Graph, QuantParams, Value
 from edgec.passes.layout import stored_perm, stored_shape
 from edgec.passes.manager import PassSpec, make_spec
+from edgec.quantization.engine import QuantizationResult
+from edgec.quantization.scheme import QuantScheme
 from edgec.targets import Target
 from edgec.templating import render
 
@@ -50,7 +53,9 @@ class TFLiteBackend:
         return problems
 
     def passes(self, target: Target, precision: str) -> list[PassSpec]:
-        return [make_spec("layout")]
+        # int8 kernels fuse only ReLU-like activations: the others need their inputs' ranges.
+        unfuse = [make_spec("unfuse-activation")] if precision in CALIBRATED else []
+        return [*unfuse, make_spec("layout")]
 
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         target, hardware = request.target, request.target.hardware
@@ -59,8 +64,10 @@ class TFLiteBackend:
         recipe = recipe_for(target, request.precision)
         if runtime == "tflite-micro":
             micro.check_flash_early(graph, hardware, where)
-        calibration, calibration_source = self._calibration(graph, request)
-        data = convert(graph, recipe, calibration, where)
+        calibration, ranges, calibration_source = self._calibration(graph, request)
+        quantized: QuantizationResult | None = request.options.get("quantization")
+        float_layers = list(quantized.float_layers) if quantized is not None and ranges else []
+        data = convert(graph, recipe, calibration, where, ranges, float_layers)
         (out_dir / MODEL_FILE).write_bytes(data)
         model = read_model(data)
         metadata: dict[str, Any] = {
@@ -70,6 +77,8 @@ class TFLiteBackend:
             "ops": _op_histogram(model),
             "calibration": calibration_source,
         }
+        if float_layers:
+            metadata["float_layers"] = float_layers
         device_checks = ""
         if runtime == "gpu-delegate":
             fallbacks = gpu_fallbacks([(op.name, op.version) for op in model.ops])
@@ -99,12 +108,27 @@ class TFLiteBackend:
         )
         return Artifact(MODEL_FILE, runner, instructions, device_checks, metadata)
 
-    def _calibration(self, graph: Graph, request: BuildRequest) -> tuple[Calibration | None, str | None]:
+    def quantization_scheme(self, target: Target) -> QuantScheme:
+        return tflite_scheme(target)
+
+    def _calibration(
+        self, graph: Graph, request: BuildRequest
+    ) -> tuple[Calibration | None, dict[str, Range] | None, str | None]:
+        """The representative data, the engine's ranges (int8 builds) and where they came from."""
         if request.precision not in CALIBRATED:
-            return None, None
+            return None, None, None
+        result: QuantizationResult | None = request.options.get("quantization")
+        if result is not None and request.precision == "int8":
+            ranges = fake_quant_ranges(graph, result.calibration)
+            source = (
+                f"edgec.quantization ranges ({result.calibration.config.method}) from "
+                f"{len(result.calibration_data)} samples: {Path(result.calibration_data.source).name}"
+            )
+            feeds = dataset_feeds(graph, result.calibration_data)
+            return (lambda: feeds), ranges, source
         samples = representative_inputs(graph, request.options)
         feeds = stored_feeds(graph, samples)
-        return (lambda: feeds), f"{len(feeds)} samples: {samples.source}"
+        return (lambda: feeds), None, f"{len(feeds)} samples: {samples.source}"
 
     def _write_scripts(
         self, out_dir: Path, graph: Graph, request: BuildRequest, runner: LiteRTRunner

@@ -1,10 +1,12 @@
-"""Where the int8 paths get their calibration inputs (the seam for the quantization engine).
+"""Where the int8 paths get their calibration inputs.
 
-``representative_inputs`` is the one function that produces the converter's
-representative dataset. Today it takes the user's ``--sample-data`` (an .npz
-keyed by input name, as for the accuracy check), else seeded random inputs,
-and says which in the bundle. When the quantization engine lands, its
-calibration data and ranges replace this function's body.
+In ``edgec build`` the quantization engine calibrates (``--calibration-data``,
+``--preprocess``, ``--calibration-method``): its ranges reach the converter as
+FakeQuant ops (``edgec.backends.tflite.quantization``) and its calibration
+data is the converter's representative dataset (``dataset_feeds``).
+``representative_inputs`` serves conversions without the engine (int16x8,
+``bench/tflite.py``): the user's ``--sample-data`` (an .npz keyed by input
+name, as for the accuracy check), else seeded random inputs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from edgec.accuracy import SampleSet, load_samples, random_samples
 from edgec.ir.graph import Graph
 from edgec.passes.layout import stored_perm
+from edgec.quantization.data import Dataset
 
 # Enough for stable ranges on CNNs while keeping an int8 build of a mobile CNN well under 20 s.
 DEFAULT_CALIBRATION_SAMPLES = 32
@@ -40,3 +43,8 @@ def stored_feeds(graph: Graph, samples: SampleSet) -> list[list[np.ndarray]]:
         [np.ascontiguousarray(np.transpose(feed[v.name], stored_perm(v))) for v in graph.inputs]
         for feed in samples.samples
     ]
+
+
+def dataset_feeds(graph: Graph, dataset: Dataset) -> list[list[np.ndarray]]:
+    """The engine's calibration samples as the converted model's positional inputs."""
+    return stored_feeds(graph, SampleSet(list(dataset.samples()), dataset.source))

@@ -10,13 +10,13 @@ LiteRT's (REFERENCE C1).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from edgec.backends.tflite.lowering import Lowering
+from edgec.backends.tflite.lowering import Lowering, scope_name
 from edgec.errors import UnsupportedOpError
 from edgec.ir.graph import Graph
 from edgec.passes.layout import stored_shape
@@ -42,17 +42,24 @@ def import_tensorflow() -> Any:
     return tf
 
 
-def trace(tf: Any, graph: Graph) -> Any:
-    """The graph as a TF concrete function over inputs in their stored order."""
+def trace(
+    tf: Any,
+    graph: Graph,
+    fake_quant: Mapping[str, tuple[float, float]] | None = None,
+    float_layers: Collection[str] = (),
+) -> Any:
+    """The graph as a TF concrete function over inputs in their stored order (``Lowering``'s
+    ``fake_quant``: ranges of values to quantize)."""
     specs = [
         tf.TensorSpec(stored_shape(v), tf.as_dtype(v.dtype), name=f"input_{i}")
         for i, v in enumerate(graph.inputs)
     ]
 
     def model(*args: Any) -> list[Any]:
-        ctx = Lowering(tf)
-        for value, arg in zip(graph.inputs, args, strict=True):
-            ctx.tensors[value.name] = arg
+        ctx = Lowering(tf, fake_quant, float_layers)
+        for i, (value, arg) in enumerate(zip(graph.inputs, args, strict=True)):
+            with tf.name_scope(scope_name("i", i)):
+                ctx.bind(value, arg)
         for node in graph.nodes:
             ctx.lower(node)
         return [tf.identity(ctx.get(value)) for value in graph.outputs]
@@ -60,7 +67,9 @@ def trace(tf: Any, graph: Graph) -> Any:
     return tf.function(model, input_signature=specs, autograph=False).get_concrete_function()
 
 
-def _configure(tf: Any, converter: Any, recipe: Recipe, calibration: Calibration | None) -> None:
+def _configure(
+    tf: Any, converter: Any, recipe: Recipe, calibration: Calibration | None, ranged: bool
+) -> None:
     precision = recipe.precision
     if precision == "fp32":
         return
@@ -70,8 +79,13 @@ def _configure(tf: Any, converter: Any, recipe: Recipe, calibration: Calibration
         return
     if precision == "int8-dynamic":
         return
-    assert calibration is not None, f"precision {precision} needs calibration data"
-    converter.representative_dataset = lambda: ([np.asarray(a) for a in sample] for sample in calibration())
+    # With ranges (FakeQuant ops) the representative data goes unused, but TFLiteConverter asks for it
+    # for integer-only conversion.
+    assert calibration is not None or ranged, f"precision {precision} needs calibration data or ranges"
+    if calibration is not None:
+        converter.representative_dataset = lambda: (
+            [np.asarray(a) for a in sample] for sample in calibration()
+        )
     if precision == "int16x8":
         ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         converter.target_spec.supported_ops = (
@@ -84,14 +98,28 @@ def _configure(tf: Any, converter: Any, recipe: Recipe, calibration: Calibration
         converter.inference_output_type = tf.as_dtype(recipe.io_dtype)
 
 
-def convert(graph: Graph, recipe: Recipe, calibration: Calibration | None, where: str) -> bytes:
-    """The .tflite bytes of ``graph``; ``where`` (file and target) goes into error messages."""
+def convert(
+    graph: Graph,
+    recipe: Recipe,
+    calibration: Calibration | None,
+    where: str,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    float_layers: Collection[str] = (),
+) -> bytes:
+    """The .tflite bytes of ``graph``; ``where`` (file and target) goes into error messages.
+
+    int8 takes its activation ranges from ``ranges`` (value name -> (min, max), lowered as
+    FakeQuant ops; the converter then needs no representative dataset) or, without them, from
+    the converter's own calibration on ``calibration``'s samples. With ranges, the nodes named in
+    ``float_layers`` stay in float.
+    """
     tf = import_tensorflow()
     from tensorflow.lite.python.convert import ConverterError
 
-    function = trace(tf, graph)
+    ranged = bool(ranges) and recipe.precision == "int8"
+    function = trace(tf, graph, ranges if ranged else None, float_layers if ranged else ())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
-    _configure(tf, converter, recipe, calibration)
+    _configure(tf, converter, recipe, calibration, ranged)
     try:
         return bytes(converter.convert())
     except ConverterError as exc:

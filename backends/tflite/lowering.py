@@ -15,7 +15,7 @@ build runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,23 +28,71 @@ Tensor = Any
 
 
 class Lowering:
-    """Tensors of the values lowered so far, by value name."""
+    """Tensors of the values lowered so far, by value name.
 
-    def __init__(self, tf: Any) -> None:
+    ``fake_quant`` maps value names to (min, max): each such value passes
+    through a FakeQuant op with that range, which TFLite's converter turns
+    into the tensor's quantization parameters (scale ``(max - min) / 255``);
+    the nodes named in ``float_layers`` read their inputs without them.
+    """
+
+    def __init__(
+        self,
+        tf: Any,
+        fake_quant: Mapping[str, tuple[float, float]] | None = None,
+        float_layers: Collection[str] = (),
+    ) -> None:
         self.tf = tf
         self.tensors: dict[str, Tensor] = {}
+        self.fake_quant = dict(fake_quant or {})
+        self.float_layers = frozenset(float_layers)
+        self.raw: dict[str, Tensor] = {}
+        self.lowered: list[Node] = []
+        self.reading_raw = False
+
+    def fake_quantized(self, value: Value, tensor: Tensor) -> Tensor:
+        """``tensor`` through a FakeQuant op with ``value``'s range, if ``value`` has one."""
+        bounds = self.fake_quant.get(value.name)
+        if bounds is None:
+            return tensor
+        return self.tf.quantization.fake_quant_with_min_max_args(
+            tensor, min=bounds[0], max=bounds[1], num_bits=8, narrow_range=False
+        )
+
+    def bind(self, value: Value, tensor: Tensor) -> None:
+        """Record ``tensor`` as ``value``'s (through its FakeQuant op, see ``fake_quantized``)."""
+        self.raw[value.name] = tensor
+        self.tensors[value.name] = self.fake_quantized(value, tensor)
 
     def get(self, value: Value | None, like: Value | None = None) -> Tensor:
         """The tensor of ``value``; a constant is broadcast into the stored order of ``like``."""
         assert value is not None
         if value.data is None:
-            return self.tensors[value.name]
+            return self.raw[value.name] if self.reading_raw else self.tensors[value.name]
         return self.tf.constant(laid_out(value.data, like))
 
     def lower(self, node: Node) -> None:
-        results = LOWERING[node.op](self, node)
-        for value, tensor in zip(node.outputs, results, strict=True):
-            self.tensors[value.name] = tensor
+        with self.tf.name_scope(scope_name("n", len(self.lowered))):
+            # A float layer reads its inputs unquantized (from before their FakeQuant ops).
+            self.reading_raw = node.name in self.float_layers
+            results = LOWERING[node.op](self, node)
+            self.reading_raw = False
+            for value, tensor in zip(node.outputs, results, strict=True):
+                self.bind(value, tensor)
+        self.lowered.append(node)
+
+
+def scope_name(kind: str, index: int) -> str:
+    """The TF name scope of the ``index``-th lowered node (``kind`` "n") or graph input ("i"):
+    the converted model's tensor names start with it, which maps them back to the IR."""
+    return f"{kind}{index}"
+
+
+def scope_of_tensor(name: str) -> tuple[str, int] | None:
+    """(kind, index) of the scope that made tensor ``name`` (its first fused op's scope)."""
+    head = name.split(";", 1)[0].split("/", 1)[0]
+    kind, digits = head[:1], head[1:]
+    return (kind, int(digits)) if kind in ("n", "i") and digits.isdigit() else None
 
 
 def laid_out(data: np.ndarray, like: Value | None) -> np.ndarray:
@@ -176,7 +224,8 @@ def _conv(ctx: Lowering, node: Node) -> list[Tensor]:
     if bias is not None:
         y = tf.nn.bias_add(y, bias)
     if node.attrs.get("activation") is Op.HARD_SIGMOID:
-        return [tf.minimum(tf.nn.relu(y), 1.0)]
+        # relu(y) takes the output's range: clipping it at the range's top is the minimum's own job.
+        return [tf.minimum(ctx.fake_quantized(node.output, tf.nn.relu(y)), 1.0)]
     return [_fused(ctx, node, y)]
 
 

@@ -11,7 +11,6 @@ clustered (or ternarized) and its codebook is those values.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -62,15 +61,6 @@ def evaluate(graph: Graph, feeds: Sequence[Feeds], reference: Outputs) -> float:
     names = [value.name for value in graph.outputs]
     outputs = [{name: item[name] for name in names} for item in run_all(graph, feeds)]
     return agreement(reference, outputs)
-
-
-def measure(graph: Graph, feeds: Sequence[Feeds], reference: Outputs) -> dict[str, Any]:
-    return {
-        "weight_bytes": weight_bytes(graph),
-        "macs": total_macs(graph),
-        "density": round(layer_density(graph), 6),
-        "metric": round(evaluate(graph, feeds, reference), 6),
-    }
 
 
 def codebook_sizes(graph: Graph) -> dict[str, int]:

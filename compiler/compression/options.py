@@ -1,4 +1,8 @@
-"""The compression flags of ``edgec build`` and their request (light imports: the CLI loads this)."""
+"""The compression flags of ``edgec build`` and their request (light imports: the CLI loads this).
+
+The accuracy budget is the quantization engine's ``--max-accuracy-drop``
+(edgec.quantization.options): it bounds the compression passes too.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,11 @@ from dataclasses import dataclass
 class CompressionRequest:
     """What the command line asked for; None/False: that technique is off."""
 
-    prune: str | None = None  # "SPARSITY" or "SPARSITY:MODE" (layer, global, sensitivity)
+    prune: str | None = None  # "SPARSITY" or "SPARSITY:MODE" (layer, global, sensitivity, 2of4)
     prune_channels: float | None = None
     low_rank: float | None = None
     cluster: int | None = None
     huffman: bool = False
-    max_accuracy_drop: float | None = None  # the largest drop of the metric any pass may cause
 
     @property
     def active(self) -> bool:
@@ -29,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prune",
         metavar="SPARSITY[:MODE]",
         help="zero the smallest weights, e.g. 0.5 (per layer), 0.8:global, 0.9:sensitivity (per-layer "
-        "sparsities up to 0.9 under the accuracy budget); the rest is refitted on the samples",
+        "sparsities up to 0.9 under --max-accuracy-drop, default top1=1), 0.5:2of4 (2 of every 4 input "
+        "channels: TensorRT's structured sparsity); the rest is refitted on the samples",
     )
     group.add_argument(
         "--prune-channels",
@@ -58,5 +62,4 @@ def request_from_args(args: argparse.Namespace) -> CompressionRequest:
         low_rank=args.low_rank,
         cluster=args.cluster,
         huffman=args.huffman,
-        max_accuracy_drop=getattr(args, "max_accuracy_drop", None),  # the quantization flag, where present
     )

@@ -1,10 +1,16 @@
 """The compression stage of ``edgec build``: after the target's cleanup, before the backend's passes.
 
 ``--prune``, ``--prune-channels``, ``--low-rank``, ``--cluster`` (in that
-order: structure first, then values) become pass specs; each pass is
-measured (weight bytes, MACs, density, and the metric against the input
-model under ONNX Runtime on the build's samples) before and after, and a
-pass that costs more than the accuracy budget stops the build. With
+order: structure first, then values; then ``ternary`` for ``--precision
+ternary``) become pass specs; each pass is measured (weight bytes, MACs,
+density, and the quantization engine's metrics against the input model
+under ONNX Runtime) before and after, on the validation data (else the
+calibration data) of the quantization options, with their labels, or else
+the build's samples. A pass after which the model misses a
+``--max-accuracy-drop`` budget stops the build (AccuracyError, exit code
+7); ``prune`` in sensitivity mode chooses its sparsities under the same
+budgets. report.json says what the zeros buy on the target
+(edgec.compression.sparsity). With
 ``--huffman`` the bundle gains weights.huf (Huffman-coded weights) and
 decode_weights.py; report.json gets the Deep Compression bytes per stage,
 manifest.json the codebook size per clustered layer.
@@ -15,23 +21,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import onnxruntime as ort
 
 from edgec import __version__
 from edgec.accuracy import SampleSet
-from edgec.compression.accounting import codebook_sizes, measure
-from edgec.compression.calibration import Outputs
+from edgec.compression.accounting import agreement, codebook_sizes, layer_density, total_macs, weight_bytes
+from edgec.compression.budget import budgets_text, metrics, without_labels
+from edgec.compression.calibration import Outputs, run_all
 from edgec.compression.huffman import encode_weights, storage_report
 from edgec.compression.options import CompressionRequest
+from edgec.compression.sparsity import sparsity_gain
+from edgec.compression.ternary import ternary_report
 from edgec.errors import AccuracyError, UsageError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.passes.manager import PassRecord, PassSpec, make_spec, run_passes
+from edgec.quantization.data import load_dataset
+from edgec.quantization.gate import Budget, check_measurable, unmet
+from edgec.quantization.metrics import Metrics
 from edgec.runtime import Feeds, reference_session, run, session
+from edgec.targets import Target
 from edgec.templating import render
 
+if TYPE_CHECKING:
+    from edgec.pipeline import BuildOptions
+
+# Calibration samples the passes take from an .npz --calibration-data without --calibration-samples.
+PASS_CALIBRATION_SAMPLES = 256
 WEIGHTS_FILE = "weights.huf"
 DECODER_FILE = "decode_weights.py"
 
@@ -53,21 +72,23 @@ class CompressionResult:
             (bundle / DECODER_FILE).write_text(text, encoding="utf-8")
 
 
-def _prune_options(spec: str, data: dict[str, Any], budget: float | None) -> dict[str, Any]:
+def _prune_options(spec: str, data: dict[str, Any], budgets: Sequence[Budget]) -> dict[str, Any]:
     sparsity, _, mode = spec.partition(":")
     try:
         value = float(sparsity)
     except ValueError:
         raise UsageError(
-            f"--prune expects SPARSITY[:MODE], e.g. 0.5 or 0.9:sensitivity, got '{spec}'"
+            f"--prune expects SPARSITY[:MODE], e.g. 0.5, 0.9:sensitivity or 0.5:2of4, got '{spec}'"
         ) from None
     options = {"sparsity": value, "mode": mode or "layer", **data}
-    if budget is not None:
-        options["budget"] = budget
+    if budgets:
+        options["budget"] = budgets_text(without_labels(budgets))
     return options
 
 
-def compression_specs(request: CompressionRequest, data: dict[str, Any]) -> list[PassSpec]:
+def compression_specs(
+    request: CompressionRequest, data: dict[str, Any], budgets: Sequence[Budget] = (), ternary: bool = False
+) -> list[PassSpec]:
     """The pass specs, in order; ``data`` holds the calibration options (calibration, samples, seed)."""
     specs = []
     if request.prune_channels is not None:
@@ -75,63 +96,127 @@ def compression_specs(request: CompressionRequest, data: dict[str, Any]) -> list
             make_spec("prune-channels", {"ratio": request.prune_channels, "reconstruct": True, **data})
         )
     if request.prune is not None:
-        options = _prune_options(request.prune, data, request.max_accuracy_drop)
+        options = _prune_options(request.prune, data, budgets)
         specs.append(make_spec("prune", {**options, "reconstruct": True}))
     if request.low_rank is not None:
         specs.append(make_spec("low-rank", {"ratio": request.low_rank}))
     if request.cluster is not None:
         specs.append(make_spec("cluster", {"clusters": request.cluster}))
+    if ternary:
+        specs.append(make_spec("ternary"))
     return specs
 
 
-def _check_budget(entries: list[dict[str, Any]], budget: float | None, model: Path) -> None:
-    if budget is None or not entries:
-        return
-    baseline = entries[0]["before"]["metric"]
-    for entry in entries:
-        if baseline - entry["after"]["metric"] > budget:
+@dataclass(frozen=True)
+class Evaluation:
+    """The data every pass is measured on, and the input model's outputs on it."""
+
+    feeds: list[Feeds]
+    reference: Outputs
+    labels: np.ndarray | None
+    source: str
+
+    def measure(self, graph: Graph) -> tuple[dict[str, Any], Metrics]:
+        names = [value.name for value in graph.outputs]
+        outputs = [{name: item[name] for name in names} for item in run_all(graph, self.feeds)]
+        measured = metrics(self.reference, outputs, self.labels)
+        entry = {
+            "weight_bytes": weight_bytes(graph),
+            "macs": total_macs(graph),
+            "density": round(layer_density(graph), 6),
+            "metric": round(agreement(self.reference, outputs), 6),
+            "metrics": measured.as_dict(),
+        }
+        return entry, measured
+
+
+def pass_data(options: BuildOptions, samples: SampleSet) -> dict[str, Any]:
+    """The passes' calibration options: --sample-data, else an .npz --calibration-data, else random inputs."""
+    calibration = options.quantization.calibration_data
+    if options.sample_data is None and calibration is not None and calibration.suffix == ".npz":
+        count = options.quantization.samples or PASS_CALIBRATION_SAMPLES
+        return {"calibration": str(calibration), "samples": count, "seed": options.seed}
+    return {
+        "calibration": str(options.sample_data or ""),
+        "samples": len(samples.samples),
+        "seed": options.seed,
+    }
+
+
+def evaluation(graph: Graph, options: BuildOptions, samples: SampleSet) -> Evaluation:
+    """The quantization options' validation (else calibration) data with labels, or the build's samples."""
+    quantization = options.quantization
+    path = quantization.validation_data or quantization.calibration_data
+    if path is None:
+        feeds, labels, source = samples.samples, None, samples.source
+    else:
+        data = load_dataset(path, graph.inputs, quantization.preprocess_spec(), purpose="validation")
+        feeds, labels, source = list(data.samples()), data.labels, Path(data.source).name
+    input_model = reference_session(options.model)
+    return Evaluation(feeds, [run(input_model, feed) for feed in feeds], labels, source)
+
+
+def check_budgets(
+    entries: list[dict[str, Any]], measured: Sequence[Metrics], budgets: Sequence[Budget], model: Path
+) -> None:
+    """Record each pass's budgets in its entry; AccuracyError at the first pass that misses one."""
+    for entry, after in zip(entries, measured, strict=True):
+        entry["budgets"] = [
+            {"budget": b.text(), "result": b.describe(after), "met": b.met(after)} for b in budgets
+        ]
+        missed = "; ".join(b.describe(after) for b in unmet(budgets, after))
+        if missed:
             raise AccuracyError(
-                f"{model.name}: compression pass '{entry['name']}' drops the accuracy metric from {baseline} "
-                f"to {entry['after']['metric']}, more than --max-accuracy-drop {budget}; no bundle was "
-                f"written. Compress less (a smaller --prune/--prune-channels/--low-rank, more --cluster "
-                f"centroids) or give representative --sample-data."
+                f"{model.name}: after compression pass '{entry['name']}' the model misses "
+                f"--max-accuracy-drop against the input model: {missed}; "
+                f"no bundle was written. Compress less (a smaller --prune/--prune-channels/--low-rank, "
+                f"--prune S:sensitivity, more --cluster centroids), give representative --sample-data, "
+                f"or allow a larger drop."
             )
 
 
 def run_measured(
-    graph: Graph, pipeline: Sequence[PassSpec], feeds: Sequence[Feeds], reference: Outputs
-) -> tuple[list[PassRecord], list[dict[str, Any]]]:
-    """Run ``pipeline`` pass by pass, measuring size, MACs and metric before and after each."""
+    graph: Graph, pipeline: Sequence[PassSpec], data: Evaluation
+) -> tuple[list[PassRecord], list[dict[str, Any]], list[Metrics]]:
+    """Run ``pipeline`` pass by pass, measuring size, MACs and metrics before and after each."""
     records: list[PassRecord] = []
     entries: list[dict[str, Any]] = []
-    before = measure(graph, feeds, reference)
+    measured: list[Metrics] = []
+    before, _ = data.measure(graph)
     for spec in pipeline:
         records += run_passes(graph, [spec])
-        after = measure(graph, feeds, reference)
+        after, after_metrics = data.measure(graph)
         entries.append({"name": spec.name, "before": before, "after": after})
+        measured.append(after_metrics)
         before = after
-    return records, entries
+    return records, entries, measured
 
 
 def compress(
-    graph: Graph, request: CompressionRequest, samples: SampleSet, model: Path, sample_data: Path | None
+    graph: Graph, options: BuildOptions, samples: SampleSet, target: Target, precision: str
 ) -> CompressionResult:
     """Run the requested passes on ``graph`` (after cleanup), measured against the input model."""
-    if not request.active:
+    request, ternary = options.compression, precision == "ternary"
+    if not request.active and not ternary:
         return CompressionResult()
-    data = {"calibration": str(sample_data) if sample_data else "", "samples": len(samples.samples)}
-    specs = compression_specs(request, data)
-    input_model = reference_session(model)
-    reference = [run(input_model, feed) for feed in samples.samples]
-    records, entries = run_measured(graph, specs, samples.samples, reference)
-    _check_budget(entries, request.max_accuracy_drop, model)
+    budgets = options.quantization.budgets
+    specs = compression_specs(request, pass_data(options, samples), budgets, ternary)
+    evaluation_data = evaluation(graph, options, samples)
+    if budgets:
+        check_measurable(budgets, evaluation_data.measure(graph)[1], evaluation_data.source)
+    records, entries, measured = run_measured(graph, specs, evaluation_data)
+    check_budgets(entries, measured, budgets, options.model)
     result = CompressionResult(records, session=session(to_onnx(graph), threads=1))
     result.report["compression"] = {
-        "metric": "top-1 agreement with the input model (cosine for non-classifier outputs)",
-        "samples": samples.source,
+        "metric": "top-1 agreement with the input model (cosine for non-classifier outputs); "
+        "'metrics': the quantization engine's, against the input model",
+        "samples": evaluation_data.source,
+        "budgets": [b.text() for b in budgets],
         "passes": entries,
         "accuracy_check_reference": "the compressed graph under ONNX Runtime",
         "storage": storage_report(graph),
+        "sparsity": sparsity_gain(graph, target, request.huffman),
+        **({"ternary": ternary_report(graph)} if ternary else {}),
     }
     result.manifest["compression"] = {"codebooks": codebook_sizes(graph)}
     if request.huffman:

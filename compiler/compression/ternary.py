@@ -11,7 +11,9 @@ shows in edgec.compression.huffman's accounting.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +38,25 @@ def ternarize(matrix: np.ndarray, threshold: float) -> tuple[np.ndarray, float, 
     scale_n = float(-matrix[negative].mean()) if negative.any() else 0.0
     ternary = np.where(positive, scale_p, 0.0) - np.where(negative, scale_n, 0.0)
     return ternary.astype(matrix.dtype), scale_p, scale_n
+
+
+def ternary_report(graph: Graph) -> dict[str, Any]:
+    """report.json's ``compression.ternary``: per-layer scales (read from the weights), 2-bit storage."""
+    layers = {}
+    for node in weighted_layers(graph):
+        matrix = weight_matrix(node)
+        layers[node.name] = {
+            "positive_scale": float(matrix.max(initial=0.0)),
+            "negative_scale": float(-matrix.min(initial=0.0)),
+        }
+    weights = sum(weight_matrix(node).size for node in weighted_layers(graph))
+    return {
+        "stored_as": "float32 tensors holding three values per layer (the ONNX runs on any runtime)",
+        "bits_per_weight": 2,
+        "packed_bytes": math.ceil(2 * weights / 8) + 8 * len(layers),
+        "packed": "2 bits per weight + two float32 scales per layer (storage.bytes.huffman: entropy-coded)",
+        "layers": layers,
+    }
 
 
 @register("ternary", TernaryOptions)

@@ -4,12 +4,14 @@ from edgec.compression import ternary  # noqa: F401  (the experimental ternary p
 from edgec.passes import (  # noqa: F401  (importing a pass module registers its pass)
     cleanup,
     cluster_weights,
+    equalize,
     fold_constants,
     fuse_pad,
     layout,
     low_rank,
     prune_channels,
     prune_magnitude,
+    unfuse_activation,
 )
 from edgec.passes.manager import REGISTRY, PassSpec, make_spec, register, run_passes, run_to_fixpoint
 

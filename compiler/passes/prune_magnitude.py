@@ -4,7 +4,11 @@ Modes: ``layer`` zeroes the smallest ``sparsity`` fraction of each layer,
 ``global`` one threshold over all layers' magnitudes, ``sensitivity`` scans
 each layer alone over a grid of sparsities (metric vs sparsity, as Han et
 al. do), then picks per-layer sparsities (at most ``sparsity`` each) under
-the accuracy ``budget`` for the whole model. With ``reconstruct`` the
+the accuracy ``budget`` for the whole model (``--max-accuracy-drop``'s
+METRIC=VALUE budgets, measured against the graph before pruning), ``2of4``
+keeps the 2 largest of every 4 consecutive input channels of each layer
+that has 4 or more (NVIDIA's 2:4 structured sparsity, ``sparsity`` 0.5;
+edgec.compression.sparsity). With ``reconstruct`` the
 surviving weights are refitted on calibration data to reproduce each
 layer's original outputs (edgec.compression.reconstruction).
 
@@ -22,15 +26,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.compression.accounting import evaluate
+from edgec.compression.budget import parse_budgets, within
 from edgec.compression.calibration import Outputs, calibration_feeds, run_all
 from edgec.compression.layers import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.compression.reconstruction import reconstruct
+from edgec.compression.sparsity import has_2of4_shape, mask_2of4
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Node
 from edgec.passes.manager import register
 from edgec.runtime import Feeds
 
-MODES = ("layer", "global", "sensitivity")
+MODES = ("layer", "global", "sensitivity", "2of4")
 SCAN_GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 
 
@@ -40,9 +46,13 @@ class PruneOptions:
         default=0.5,
         metadata={"help": "fraction of weights set to zero (the per-layer cap in sensitivity mode)"},
     )
-    mode: str = field(default="layer", metadata={"help": "layer | global | sensitivity"})
-    budget: float = field(
-        default=0.01, metadata={"help": "sensitivity mode: largest allowed drop of the accuracy metric"}
+    mode: str = field(default="layer", metadata={"help": "layer | global | sensitivity | 2of4"})
+    budget: str = field(
+        default="top1=1",
+        metadata={
+            "help": "sensitivity mode: METRIC=VALUE budgets, comma-separated, as --max-accuracy-drop "
+            "(top1, top5, cosine, snr; accuracy= is held as top1=, its bound without labels)"
+        },
     )
     reconstruct: bool = field(
         default=False, metadata={"help": "refit the remaining weights on calibration data"}
@@ -94,7 +104,7 @@ def sensitivity_scan(
 
 
 def choose_sparsities(
-    graph: Graph, feeds: Sequence[Feeds], reference: Outputs, budget: float, cap: float
+    graph: Graph, feeds: Sequence[Feeds], reference: Outputs, budget: str, cap: float
 ) -> dict[str, float]:
     """Sensitivity mode: greedily raise the layer whose next grid step costs least metric per weight removed.
 
@@ -102,6 +112,7 @@ def choose_sparsities(
     pruned to all chosen sparsities together stays within ``budget``.
     """
     baseline = evaluate(graph, feeds, reference)
+    budgets = parse_budgets(budget)
     curves = sensitivity_scan(graph, feeds, reference)
     sizes = {node.name: node.const_input(1).size for node in weighted_layers(graph)}
     chosen = {name: 0.0 for name in curves}
@@ -117,7 +128,7 @@ def choose_sparsities(
         step = min(s for s in curves[name] if s > chosen[name])
         trial = copy.deepcopy(graph)
         prune_layers(trial, {**chosen, name: step})
-        if step > cap or baseline - evaluate(trial, feeds, reference) > budget:
+        if step > cap or not within(budgets, reference, run_all(trial, feeds)):
             open_layers.discard(name)
             continue
         chosen[name] = step
@@ -131,6 +142,12 @@ def _check(options: PruneOptions) -> None:
         raise UsageError(f"pass 'prune': mode must be one of {', '.join(MODES)}, got '{options.mode}'")
     if not 0.0 <= options.sparsity < 1.0:
         raise UsageError(f"pass 'prune': sparsity must be in [0, 1), got {options.sparsity}")
+    if options.mode == "2of4" and options.sparsity != 0.5:
+        raise UsageError(
+            f"pass 'prune': mode 2of4 keeps 2 of every 4 weights, so sparsity must be 0.5, "
+            f"got {options.sparsity}"
+        )
+    parse_budgets(options.budget)
 
 
 @register("prune", PruneOptions)
@@ -145,10 +162,17 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
         sparsities = {node.name: options.sparsity for node in layers}
     elif options.mode == "global":
         sparsities = global_sparsities(layers, options.sparsity)
+    elif options.mode == "2of4":
+        sparsities = {node.name: 0.5 for node in layers if has_2of4_shape(node)}
     else:
         reference = run_all(graph, feeds)
         sparsities = choose_sparsities(graph, feeds, reference, options.budget, options.sparsity)
-    prune_layers(graph, sparsities)
+    if options.mode == "2of4":
+        for node in layers:
+            if node.name in sparsities:
+                set_weight_matrix(graph, node, weight_matrix(node) * mask_2of4(node))
+    else:
+        prune_layers(graph, sparsities)
     pruned = [name for name, sparsity in sparsities.items() if sparsity > 0]
     if reference_graph is not None and pruned:
         reconstruct(graph, reference_graph, feeds, pruned)

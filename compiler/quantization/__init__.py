@@ -7,7 +7,7 @@ Data
     ``Dataset``, ``load_dataset(path, inputs, preprocess=None, count=None, purpose=...)``:
     images, .npz/.npy or a directory of .npz files, optionally labelled.
 Calibration
-    ``CalibrationConfig(method, percentile, bins, bias_correction)``; ``METHODS``.
+    ``CalibrationConfig(method, percentile, bins, bias_correction, equalize)``; ``METHODS``.
     ``QuantScheme(symmetric, activation_dtype, per_channel_weights, power_of_two, placement,
     float_fallback)`` and the presets ``TENSORRT_SCHEME``, ``TFLITE_SCHEME``, ``SNPE_SCHEME``.
     ``collect_statistics(graph, dataset)`` -> ``Statistics``;

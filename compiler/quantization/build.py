@@ -47,6 +47,7 @@ class QuantizationOptions:
     validation_data: Path | None = None
     budgets: tuple[Budget, ...] = ()
     bias_correction: bool = True
+    equalize: bool = False
     seed: int = 0
 
     def preprocess_spec(self) -> Preprocess | None:
@@ -93,7 +94,9 @@ def quantize_for_build(
     """Quantize ``graph`` for ``target``; AccuracyError when a budget is missed."""
     calibration, validation = _datasets(graph, options)
     scheme = backend_scheme(backend, target)
-    config = CalibrationConfig(method=options.method, bias_correction=options.bias_correction)
+    config = CalibrationConfig(
+        method=options.method, bias_correction=options.bias_correction, equalize=options.equalize
+    )
     result = quantize(graph, calibration, validation, config, scheme, options.budgets)
     if not result.budget_met:
         raise AccuracyError(_miss_message(result, target, model))
@@ -137,6 +140,7 @@ def manifest_entries(options: QuantizationOptions, result: QuantizationResult | 
             "calibration_source": Path(calibration["source"]).name,
             "scheme": calibration["scheme"],
             "bias_correction": bool(result.bias_corrected),
+            "equalize": result.calibration.config.equalize,
             "float_layers": list(result.float_layers),
         }
     return entries

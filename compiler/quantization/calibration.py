@@ -47,6 +47,10 @@ class CalibrationConfig:
     percentile: float = field(default=DEFAULT_PERCENTILE, metadata={"help": "for method percentile"})
     bins: int = DEFAULT_BINS
     bias_correction: bool = True
+    equalize: bool = field(
+        default=False,
+        metadata={"help": "run the 'equalize' pass (cross-layer equalization) before calibrating"},
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -67,6 +71,7 @@ class Calibration:
     def report(self) -> dict[str, Any]:
         return {
             "method": self.config.method,
+            "equalize": self.config.equalize,
             "percentile": self.config.percentile if self.config.method == "percentile" else None,
             "samples": self.statistics.samples,
             "source": Path(self.statistics.source).name,
@@ -111,7 +116,7 @@ def activation_params(
 ) -> tuple[QuantParams, tuple[float, float]]:
     if not scheme.symmetric:
         low, high = asymmetric_range(stats, config.method, config.percentile)
-        return asymmetric_params(low, high, scheme.activation_dtype), (low, high)
+        return asymmetric_params(low, high, scheme.activation_dtype, scheme.min_range), (low, high)
     amax = symmetric_amax(stats, config.method, config.percentile)
     if not scheme.power_of_two:
         return symmetric_params(symmetric_scale(amax)), (-amax, amax)

@@ -2,7 +2,8 @@
 
 One call does what a quantized build needs before a backend emits:
 
-1. calibrate ``graph`` on the calibration data (``Value.quant`` everywhere);
+1. equalize ``graph`` (cross-layer equalization, ``equalization.py``) when the
+   config says so, then calibrate it on the calibration data (``Value.quant`` everywhere);
 2. compute bias corrections (unless turned off);
 3. build the Q/DQ simulation and measure it against the float graph on the
    validation data (the calibration data when there is none);
@@ -26,6 +27,7 @@ from edgec.ir.graph import Graph
 from edgec.quantization.bias import apply_bias_corrections, bias_corrections
 from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
 from edgec.quantization.data import Dataset
+from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.gate import Budget, check_measurable, unmet
 from edgec.quantization.metrics import Metrics, evaluate, run_dataset
 from edgec.quantization.qdq import quantize_qdq, quantized_layers
@@ -98,6 +100,8 @@ def quantize(
     config = config or CalibrationConfig()
     scheme = scheme or QuantScheme()
     validation = validation_data if validation_data is not None else calibration_data
+    if config.equalize:
+        equalize_for_calibration(graph, calibration_data)
     calibration = calibrate(graph, calibration_data, config, scheme)
     corrections = bias_corrections(graph, calibration) if config.bias_correction else {}
     reference = run_dataset(graph, validation, "float reference")

@@ -63,6 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="correct the biases of quantized layers for the mean error of their int8 weights (default on)",
     )
+    group.add_argument(
+        "--equalize",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="cross-layer equalization (Conv->Conv weight ranges; ReLU6 kept exact by per-channel bounds) "
+        "before calibrating (default off)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> QuantizationOptions:
@@ -84,5 +91,6 @@ def options_from_args(args: argparse.Namespace) -> QuantizationOptions:
         validation_data=args.validation_data,
         budgets=tuple(parse_budget(text) for text in args.accuracy_budgets),
         bias_correction=args.bias_correction,
+        equalize=args.equalize,
         seed=args.seed,
     )

@@ -20,7 +20,7 @@ Parameters follow ONNX's ``real = (q - zero_point) * scale``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -44,6 +44,7 @@ class QuantScheme:
     power_of_two: bool = False
     placement: Placement = "tensorrt"
     float_fallback: str | None = "fp32"
+    min_range: float = field(default=0.0, metadata={"help": "asymmetric: least high - low (SNPE B3: 0.01)"})
 
     def __post_init__(self) -> None:
         if self.activation_dtype not in ("int8", "uint8"):
@@ -62,6 +63,7 @@ class QuantScheme:
             "power_of_two_scales": self.power_of_two,
             "placement": self.placement,
             "float_fallback": self.float_fallback,
+            **({"min_range": self.min_range} if self.min_range else {}),
         }
 
 
@@ -69,8 +71,10 @@ class QuantScheme:
 TENSORRT_SCHEME = QuantScheme(float_fallback="fp16")
 # TFLite full-integer: asymmetric int8 activations, per-channel int8 weights, every tensor (C1).
 TFLITE_SCHEME = QuantScheme(symmetric=False, placement="all")
-# SNPE/QAIRT: TF-style asymmetric uint8 activations (B3).
-SNPE_SCHEME = QuantScheme(symmetric=False, activation_dtype="uint8", placement="all", float_fallback=None)
+# SNPE/QAIRT: TF-style asymmetric uint8 activations, ranges at least 0.01 wide (B3).
+SNPE_SCHEME = QuantScheme(
+    symmetric=False, activation_dtype="uint8", placement="all", float_fallback=None, min_range=0.01
+)
 
 
 def squared_error(values: np.ndarray, counts: np.ndarray | None, scale: np.ndarray, low: int) -> np.ndarray:
@@ -104,11 +108,15 @@ def symmetric_scale(amax: np.ndarray | float) -> np.ndarray:
     return np.maximum(np.asarray(amax, np.float64), _MIN_AMAX) / INT8_BOUND
 
 
-def asymmetric_params(low: float, high: float, dtype: str) -> QuantParams:
-    """Parameters over [low, high] widened to hold 0.0, with 0.0 exactly representable."""
+def asymmetric_params(low: float, high: float, dtype: str, min_range: float = 0.0) -> QuantParams:
+    """Parameters over [low, high] widened to hold 0.0 and to ``min_range``, with 0.0 exactly representable.
+
+    With ``min_range`` 0.01 and uint8 this is SNPE's encoding (REFERENCE B3):
+    ``high = max(high, low + 0.01)``, grid min ``-zero * scale``, max ``(255 - zero) * scale``.
+    """
     qmin, qmax = (-128, 127) if dtype == "int8" else (0, 255)
     low, high = min(low, 0.0), max(high, 0.0)
-    high = max(high, low + _MIN_AMAX)
+    high = max(high, low + max(min_range, _MIN_AMAX))
     scale = np.float32((high - low) / (qmax - qmin))
     zero = int(np.clip(np.round(qmin - low / float(scale)), qmin, qmax))
     return QuantParams(

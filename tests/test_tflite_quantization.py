@@ -1,0 +1,113 @@
+"""The TFLite backend consumes the quantization engine: one calibration, the same scales everywhere.
+
+The PaddleOCR classifier (small, fast to convert) is calibrated once
+(``collect_statistics``); its TensorRT Q/DQ model, TensorRT calibration cache
+and TFLite int8 model are all made from those statistics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgec.backends.tflite.backend import BACKEND
+from edgec.backends.tflite.converter import Recipe, convert
+from edgec.backends.tflite.flatbuffer import read_model
+from edgec.backends.tflite.quantization import activation_scales, engine_params, fake_quant_ranges
+from edgec.frontend import load_model
+from edgec.ir import Graph, Op
+from edgec.passes import make_spec, run_passes
+from edgec.quantization import (
+    TENSORRT_SCHEME,
+    TFLITE_SCHEME,
+    CalibrationConfig,
+    Dataset,
+    Statistics,
+    cache_scales,
+    calibrate,
+    collect_statistics,
+    parse_cache,
+    quantize_qdq,
+    version_int,
+    write_cache,
+)
+from edgec.quantization.build import backend_scheme
+from edgec.targets import load_catalogue
+
+PPOCR_SHAPE = {"x": (1, 3, 48, 192)}
+MINMAX = CalibrationConfig(method="minmax", bias_correction=False)
+
+
+@pytest.fixture(scope="module")
+def ppocr(shared_models) -> tuple[Graph, Statistics]:
+    graph = load_model(shared_models / "ppocr_mobile_v2_cls.onnx", PPOCR_SHAPE, default_batch=1)
+    run_passes(graph, [make_spec("cleanup"), make_spec("unfuse-activation"), make_spec("layout")])
+    rng = np.random.default_rng(0)
+    data = Dataset({"x": rng.uniform(-1.0, 1.0, (8, 1, 3, 48, 192)).astype(np.float32)}, "uniform")
+    return graph, collect_statistics(graph, data, histograms=False)
+
+
+def _qdq_scales(qdq: Graph) -> dict[str, float]:
+    """Activation name -> the scale of the QuantizeLinear that reads it in the Q/DQ model."""
+    return {
+        node.inputs[0].name: float(node.inputs[1].data)
+        for node in qdq.nodes_of(Op.QUANTIZE_LINEAR)
+        if node.inputs[0] is not None and not node.inputs[0].is_constant
+    }
+
+
+def test_one_calibration_gives_the_same_scales_in_qdq_cache_and_tflite(ppocr):
+    """Tensor by tensor, from one set of statistics (minmax, so both schemes read the same min/max):
+
+    - TensorRT Q/DQ model vs TensorRT calibration cache: bit-identical float32 scales;
+    - TFLite int8 model vs the engine's TFLite-scheme parameters: the same scale (float32
+      rounding) and zero point on every activation tensor the .tflite has (every Conv and Gemm
+      output among them), except where TFLite fixes the parameters itself (softmax, max pooling,
+      reshapes: ``TFLITE_DECIDES``);
+    - TensorRT vs TFLite: TensorRT is symmetric (scale = amax / 127, zero point 0) and TFLite
+      asymmetric (scale = (max - min) / 255 with a zero point), so their scales differ by
+      design; what they share is the range, so each TensorRT scale is max(|min|, |max|) / 127 of
+      the very range TFLite's parameters were made from.
+    """
+    graph, statistics = ppocr
+    calibrate(graph, statistics, MINMAX, TENSORRT_SCHEME)
+    qdq = quantize_qdq(graph, TENSORRT_SCHEME.placement)
+    qdq_scales = _qdq_scales(qdq)
+    cache = parse_cache(write_cache(cache_scales(qdq), version_int("10.3.0")))
+    assert qdq_scales and all(cache.scales[name] == scale for name, scale in qdq_scales.items())
+
+    tflite = calibrate(graph, statistics, MINMAX, TFLITE_SCHEME)
+    ranges = fake_quant_ranges(graph, tflite)
+    scales = activation_scales(convert(graph, Recipe("int8"), None, "test", ranges), graph)
+    compared = set(ranges) & set(scales)
+    assert {node.output.name for node in graph.nodes_of(Op.CONV, Op.GEMM)} <= compared
+    for name in compared:
+        scale, zero_point = scales[name]
+        expected = engine_params(tflite, name)
+        assert scale == pytest.approx(float(expected.scale), rel=1e-6), name
+        assert zero_point == int(expected.zero_point), name
+
+    for name, scale in qdq_scales.items():
+        low, high = tflite.ranges[name]
+        assert scale == pytest.approx(max(abs(low), abs(high)) / 127, rel=1e-6), name
+
+
+def test_float_layers_stay_float_in_the_tflite(ppocr):
+    graph, statistics = ppocr
+    tflite = calibrate(graph, statistics, MINMAX, TFLITE_SCHEME)
+    kept = graph.nodes_of(Op.CONV)[3]
+    ranges = fake_quant_ranges(graph, tflite)
+    model = read_model(convert(graph, Recipe("int8"), None, "test", ranges, [kept.name]))
+    convs = [op for op in model.ops if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    float_convs = [op for op in convs if model.tensors[op.outputs[0]].dtype == "float32"]
+    assert len(float_convs) == 1 and len(convs) == len(graph.nodes_of(Op.CONV))
+
+
+def test_integer_only_targets_get_no_float_layers():
+    catalogue = load_catalogue()
+    for name in ("coral-edgetpu", "rpi4"):
+        target = catalogue.select(name)
+        scheme = backend_scheme(BACKEND, target)
+        assert not scheme.symmetric and scheme.placement == "all"
+        integer_only = bool(target.hardware.get("integer_only", False))
+        assert (scheme.float_fallback is None) == integer_only, name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 from helpers import Builder, ops, random_feeds, run_and_compare
@@ -13,6 +15,7 @@ from edgec.passes import make_spec, run_passes
 from edgec.passes.equalize import EqualizeOptions, equalize_graph
 from edgec.quantization import TFLITE_SCHEME, CalibrationConfig, Dataset, quantize
 from edgec.quantization.equalization import conv_input_ranges
+from edgec.quantization.options import add_arguments, options_from_args
 from edgec.runtime import run_graph
 
 RELU6 = {"activation": Op.CLIP, "activation_attrs": {"min": 0.0, "max": 6.0}}
@@ -140,6 +143,17 @@ def test_quantize_equalizes_when_asked():
     assert ops(graph) == ["Conv", "Min", "Conv", "Min", "Conv"]
     assert result.report()["calibration"]["equalize"] is True
     np.testing.assert_allclose(run_graph(graph, feeds)[graph.outputs[0].name], expected, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [([], False), (["--equalize"], True), (["--no-equalize"], False)]
+)
+def test_the_equalize_flag_reaches_the_options(flag, expected):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(flag)
+    args.seed = 0
+    assert options_from_args(args).equalize is expected
 
 
 def test_efficientnet_lite0_keeps_its_outputs(shared_models):

@@ -28,11 +28,21 @@ ORT_ERRORS = (
 )
 
 
-def session(model: onnx.ModelProto | bytes | Path, threads: int = 0) -> ort.InferenceSession:
-    """A CPU session; ``threads`` 0 lets ONNX Runtime choose."""
+def session(
+    model: onnx.ModelProto | bytes | Path, threads: int = 0, optimize: bool = True
+) -> ort.InferenceSession:
+    """A CPU session; ``threads`` 0 lets ONNX Runtime choose.
+
+    ``optimize=False`` turns ONNX Runtime's graph rewrites off. Simulations of
+    quantization need that: the rewrites fuse Q/DQ pairs into ONNX Runtime's own
+    integer kernels and move them across Reshape and Clip, which changes the
+    rounding being simulated (and fails outright on some asymmetric placements).
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
     return ort.InferenceSession(
         str(source) if isinstance(source, Path) else source, options, providers=["CPUExecutionProvider"]

@@ -20,7 +20,15 @@ from edgec.cli import main
 from edgec.frontend import load_model
 from edgec.ir import Op
 from edgec.passes import make_spec, run_passes
-from edgec.quantization import METHODS, CalibrationConfig, load_dataset, parse_cache, quantize
+from edgec.quantization import (
+    METHODS,
+    TFLITE_SCHEME,
+    CalibrationConfig,
+    load_dataset,
+    parse_budget,
+    parse_cache,
+    quantize,
+)
 from edgec.quantization.options import METHOD_CHOICES
 
 
@@ -162,3 +170,19 @@ def test_image_calibration_records_the_preprocessing(digits, files, tmp_path):
 
 def test_cli_methods_are_the_engines():
     assert METHOD_CHOICES == METHODS
+
+
+def test_sensitivity_and_mixed_precision_with_the_asymmetric_tflite_scheme(digits, files):
+    """Every layer quantized alone, then float fallback, with asymmetric activations on every tensor."""
+    graph = load_model(files["model"], {})
+    run_passes(graph, [make_spec("cleanup")])
+    calibration = load_dataset(files["calibration"], graph.inputs)
+    validation = load_dataset(files["validation"], graph.inputs, purpose="validation")
+    full = quantize(graph, calibration, validation, CalibrationConfig(method="minmax"), TFLITE_SCHEME)
+    snr = full.metrics.outputs["logits"].snr_db
+    budget = parse_budget(f"snr={snr + 1:.2f}")
+    result = quantize(
+        graph, calibration, validation, CalibrationConfig(method="minmax"), TFLITE_SCHEME, [budget]
+    )
+    assert result.float_layers
+    assert result.metrics.outputs["logits"].snr_db >= snr + 1

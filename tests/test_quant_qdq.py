@@ -11,6 +11,7 @@ from edgec.errors import ModelError, UsageError
 from edgec.ir import Graph, Op, verify
 from edgec.quantization import (
     TENSORRT_SCHEME,
+    TFLITE_SCHEME,
     CalibrationConfig,
     Dataset,
     QuantScheme,
@@ -228,3 +229,22 @@ def test_cache_needs_symmetric_scales():
     )
     with pytest.raises(ModelError, match="symmetric per-tensor"):
         cache_scales(graph)
+
+
+@pytest.mark.parametrize("scheme", [TFLITE_SCHEME, QuantScheme(symmetric=False, activation_dtype="uint8")])
+def test_each_layer_alone_simulates_with_asymmetric_placement_everywhere(scheme):
+    """Per-layer sensitivity quantizes one layer at a time; with asymmetric Q/DQ on every tensor, a lone pair
+    before a Reshape used to make ONNX Runtime's own Q/DQ rewrites fail. Simulation runs unoptimized."""
+    b = Builder("tail")
+    x = b.input("x", (1, 3, 6, 6))
+    pooled = b.node(Op.GLOBAL_AVERAGE_POOL, [b.conv(x, 4)], (1, 4, 1, 1), name="pooled")
+    shape = b.const("shape", np.array([1, 4], np.int64))
+    flat = b.node(Op.RESHAPE, [pooled, shape], (1, 4), name="flat", allowzero=0)
+    graph = b.output(b.gemm(flat, 5, trans_b=1))
+    data = dataset(graph)
+    calibrate(graph, data, CalibrationConfig(method="minmax"), scheme)
+    names = [node.name for node in quantized_layers(graph, "all")]
+    assert "flat" in names
+    for keep in names:
+        outputs = run_dataset(quantize_qdq(graph, "all", [n for n in names if n != keep]), data)
+        assert all(np.isfinite(array).all() for array in outputs.values()), keep

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
 
 from edgec.backends import Runner
@@ -211,8 +210,5 @@ def _unoptimized(model: onnx.ModelProto) -> Runner:
     # Without graph optimizations: ONNX Runtime's rewrites around Q/DQ pairs (fusing them into its own
     # integer kernels, dropping a Clip before a QuantizeLinear) move the result away from SNPE's rules
     # (on EfficientNet-Lite0 even 16-bit activations lost 7% logit cosine with them on).
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    sess = session(model, optimize=False)
     return lambda feeds: run(sess, feeds)

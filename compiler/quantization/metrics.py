@@ -68,8 +68,8 @@ def _json_number(value: float | None) -> float | None:
 
 
 def run_dataset(graph: Graph, dataset: Dataset, description: str = "evaluating") -> Outputs:
-    """Run ``graph`` on every sample; outputs stacked ``[N, *output shape]``."""
-    sess = session(to_onnx(graph))
+    """Run ``graph`` on every sample, as an exact simulation (no ONNX Runtime rewrites of Q/DQ pairs)."""
+    sess = session(to_onnx(graph), optimize=False)
     collected: dict[str, list[np.ndarray]] = {}
     with progress_bar(len(dataset), description) as bar:
         for feeds in dataset.samples():

@@ -21,7 +21,7 @@ from edgec.accuracy import SampleSet, compare, load_samples, random_samples
 from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
 from edgec.compression.options import CompressionRequest
-from edgec.compression.stage import compress
+from edgec.compression.stage import CompressionResult, compress
 from edgec.errors import AccuracyError, UnsupportedOpError, UsageError
 from edgec.frontend import load_model
 from edgec.ir.graph import Graph, Value
@@ -35,6 +35,7 @@ from edgec.quantization.build import (
     manifest_entries,
     quantize_for_build,
 )
+from edgec.quantization.engine import QuantizationResult
 from edgec.runtime import run
 from edgec.targets import Target, load_catalogue
 from edgec.templating import render
@@ -139,68 +140,107 @@ def _write_reference(out_dir: Path, samples: SampleSet, reference: backends.Runn
     np.savez(out_dir / "expected_output.npz", **reference(first))
 
 
-def build(options: BuildOptions) -> BuildResult:
-    catalogue = load_catalogue(options.targets_files)
-    target = catalogue.select(options.target, options.runtime)
+@dataclass(frozen=True)
+class _Plan:
+    """What the build will do, settled before any work: every refusal happens while making it."""
+
+    target: Target
+    precision: str
+    backend: Backend
+    out_dir: Path
+    target_passes: list[PassSpec]
+    backend_passes: list[PassSpec]
+
+
+@dataclass
+class _Compiled:
+    """The target-ready graph and everything measured on the way to it."""
+
+    graph: Graph
+    records: list[PassRecord]
+    compressed: CompressionResult
+    quantized: QuantizationResult | None
+    samples: SampleSet
+    reference: backends.Runner
+
+
+def _plan(options: BuildOptions) -> _Plan:
+    target = load_catalogue(options.targets_files).select(options.target, options.runtime)
     precision = target.resolve_precision(options.precision)
     backend = backends.load(target.backend, target.name)
     out_dir = options.output or default_output(options.model, target.name)
     check_output(out_dir, options.force)
     target_passes = [make_spec(name, dict(opts)) for name, opts in target.passes]
-    pipeline = target_passes + backend.passes(target, precision)
-    pipeline = _with_io_layout(pipeline, options.io_layout, target)
-    graph = load_model(options.model, options.input_shapes, default_batch=target.default_batch)
-    records = run_passes(graph, pipeline[: len(target_passes)], dump_dir=options.dump_ir)
-    calibration = _samples(options, graph)
-    compressed = compress(graph, options, calibration, target, precision)
+    pipeline = _with_io_layout(target_passes + backend.passes(target, precision), options.io_layout, target)
+    return _Plan(
+        target, precision, backend, out_dir, pipeline[: len(target_passes)], pipeline[len(target_passes) :]
+    )
+
+
+def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
+    """Frontend, target passes, compression, backend passes, support check, quantization."""
+    graph = load_model(options.model, options.input_shapes, default_batch=plan.target.default_batch)
+    records = run_passes(graph, plan.target_passes, dump_dir=options.dump_ir)
+    samples = _samples(options, graph)
+    compressed = compress(graph, options, samples, plan.target, plan.precision)
     records += compressed.records
-    records += run_passes(graph, pipeline[len(target_passes) :], dump_dir=options.dump_ir)
-    _check_supported(backend, graph, target, options.model)
+    records += run_passes(graph, plan.backend_passes, dump_dir=options.dump_ir)
+    _check_supported(plan.backend, graph, plan.target, options.model)
     quantized = None
-    if precision in QUANTIZED_PRECISIONS:
-        quantized = quantize_for_build(graph, target, backend, options.quantization, options.model)
+    if plan.precision in QUANTIZED_PRECISIONS:
+        quantized = quantize_for_build(graph, plan.target, plan.backend, options.quantization, options.model)
+        if options.sample_data is None:
+            samples = accuracy_samples(options.quantization, quantized, options.samples) or samples
     reference_session = compressed.session or runtime.reference_session(options.model)
 
     def reference(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return run(reference_session, feeds)
 
-    samples = _samples(options, graph)
-    if quantized is not None and options.sample_data is None:
-        samples = accuracy_samples(options.quantization, quantized, options.samples) or samples
-    with staging(out_dir, options.force) as tmp:
-        request = BuildRequest(
-            target,
-            precision,
-            safe_name(options.model.stem),
-            options={
-                **options.backend_options,
-                "samples": samples.samples,
-                "sample_data": options.sample_data,
-                **({"quantization": quantized} if quantized is not None else {}),
-            },
+    return _Compiled(graph, records, compressed, quantized, samples, reference)
+
+
+def _check_accuracy(
+    options: BuildOptions, plan: _Plan, compiled: _Compiled, artifact: Artifact
+) -> dict | None:
+    if not options.verify or artifact.runner is None:
+        return None
+    accuracy = compare(compiled.reference, artifact.runner, compiled.samples, plan.precision)
+    if not accuracy["passed"]:
+        raise AccuracyError(
+            f"{options.model.name}: the {plan.target.name} artifact disagrees with the input model "
+            f"(cosine below {accuracy['min_cosine']} on some output: {accuracy['outputs']}); "
+            f"no bundle was written. Run with --dump-ir DIR to see the graph after each pass."
         )
-        artifact = backend.emit(graph, request, tmp)
-        _write_reference(tmp, samples, reference)
-        accuracy = None
-        if options.verify and artifact.runner is not None:
-            accuracy = compare(reference, artifact.runner, samples, precision)
-            if not accuracy["passed"]:
-                raise AccuracyError(
-                    f"{options.model.name}: the {target.name} artifact disagrees with the input model "
-                    f"(cosine below {accuracy['min_cosine']} on some output: {accuracy['outputs']}); "
-                    f"no bundle was written. Run with --dump-ir DIR to see the graph after each pass."
-                )
-        report = _report(options, target, precision, records, artifact, accuracy, tmp) | compressed.report
+    return accuracy
+
+
+def build(options: BuildOptions) -> BuildResult:
+    plan = _plan(options)
+    compiled = _compile(options, plan)
+    target, precision, quantized = plan.target, plan.precision, compiled.quantized
+    with staging(plan.out_dir, options.force) as tmp:
+        backend_options = {**options.backend_options, "samples": compiled.samples.samples}
+        backend_options["sample_data"] = options.sample_data
+        if quantized is not None:
+            backend_options["quantization"] = quantized
+        request = BuildRequest(target, precision, safe_name(options.model.stem), options=backend_options)
+        artifact = plan.backend.emit(compiled.graph, request, tmp)
+        _write_reference(tmp, compiled.samples, compiled.reference)
+        accuracy = _check_accuracy(options, plan, compiled, artifact)
+        records = compiled.records
+        report = (
+            _report(options, target, precision, records, artifact, accuracy, tmp) | compiled.compressed.report
+        )
         if quantized is not None:
             report["quantization"] = quantized.report()
         write_json(tmp / "report.json", report)
-        manifest = _manifest(options, target, precision, graph, records, artifact, tmp) | compressed.manifest
-        manifest |= manifest_entries(options.quantization, quantized)
-        compressed.write_files(tmp)
+        manifest = _manifest(options, target, precision, compiled.graph, records, artifact, tmp)
+        manifest |= compiled.compressed.manifest | manifest_entries(options.quantization, quantized)
+        compiled.compressed.write_files(tmp)
         (tmp / "README.md").write_text(_readme(manifest, target, artifact, accuracy, tmp), encoding="utf-8")
         manifest["files"] = file_hashes(tmp)
         write_json(tmp / MANIFEST, manifest)
-    return BuildResult(out_dir, manifest, report)
+    return BuildResult(plan.out_dir, manifest, report)
 
 
 def _report(

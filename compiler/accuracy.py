@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from edgec.backends import Runner
-from edgec.errors import UsageError
 from edgec.ir.graph import Value
+from edgec.quantization.data import load_arrays
 
 # Cosine similarity an artifact must reach per output, by precision. Below it
 # the build fails: at fp32 a miss means a compiler bug, not rounding.
@@ -51,31 +51,7 @@ def random_samples(inputs: Sequence[Value], count: int, seed: int) -> SampleSet:
 
 def load_samples(path: Path, inputs: Sequence[Value]) -> SampleSet:
     """An .npz keyed by input name; each array is one input or a stack of them."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UsageError(
-            f"cannot read sample data '{path}': {exc}. Give an .npz keyed by input name."
-        ) from exc
-    with archive:
-        missing = [v.name for v in inputs if v.name not in archive.files]
-        if missing:
-            raise UsageError(f"sample data '{path}' lacks inputs {missing}; it has {sorted(archive.files)}")
-        stacks = {}
-        for value in inputs:
-            data = archive[value.name]
-            shape = tuple(value.shape or ())
-            if data.shape == shape:
-                data = data[None]
-            if data.shape[1:] != shape:
-                raise UsageError(
-                    f"sample data '{path}': input '{value.name}' has shape {list(data.shape)}, "
-                    f"expected {list(shape)} or [N, {', '.join(map(str, shape))}]"
-                )
-            stacks[value.name] = data.astype(value.dtype)
-    count = min(len(s) for s in stacks.values())
-    samples = [{name: stack[i] for name, stack in stacks.items()} for i in range(count)]
-    return SampleSet(samples, path.name)
+    return SampleSet(list(load_arrays(path, inputs).samples()), path.name)
 
 
 def _metrics(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:

@@ -78,14 +78,14 @@ def load_dataset(
         if images:
             dataset = _load_images(path, images, inputs, preprocess or Preprocess(), count)
         elif archives:
-            dataset = _concatenate([_load_arrays(p, inputs) for p in archives], path)
+            dataset = _concatenate([load_arrays(p, inputs) for p in archives], path)
         else:
             raise UsageError(
                 f"{purpose} data directory '{path}' holds no images ({', '.join(IMAGE_SUFFIXES)}) "
                 f"and no .npz files"
             )
     elif path.suffix in (".npz", ".npy"):
-        dataset = _load_arrays(path, inputs)
+        dataset = load_arrays(path, inputs)
     else:
         raise UsageError(f"{purpose} data '{path}' is neither a directory of images nor an .npz/.npy file")
     return _take(dataset, count, purpose)
@@ -175,7 +175,8 @@ def _read_archive(path: Path, inputs: Sequence[Value]) -> dict[str, np.ndarray]:
         return {key: loaded[key] for key in loaded.files}
 
 
-def _load_arrays(path: Path, inputs: Sequence[Value]) -> Dataset:
+def load_arrays(path: Path, inputs: Sequence[Value]) -> Dataset:
+    """An .npz keyed by input name (an .npy for one input); each array is one input or a stack [N, ...]."""
     content = _read_archive(path, inputs)
     missing = [v.name for v in inputs if v.name not in content]
     if missing:

@@ -19,6 +19,7 @@ from edgec import __version__
 from edgec.compression import options as compression
 from edgec.errors import EdgecError, UsageError
 from edgec.quantization import options as quantization
+from edgec.shape_profile import ShapeProfile, parse_shape_profile
 
 _SHAPE = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(?:x\d+)*)$")
 
@@ -29,6 +30,13 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     if match is None:
         raise argparse.ArgumentTypeError(f"expected NAME=DIMxDIMx..., e.g. input=1x3x224x224, got {text!r}")
     return match["name"], tuple(int(d) for d in match["dims"].split("x"))
+
+
+def _shape_profile(text: str) -> ShapeProfile:
+    try:
+        return parse_shape_profile(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +81,15 @@ def _tensorrt_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also build the engine here (needs TensorRT's Python package and the target's GPU)",
     )
+    group.add_argument(
+        "--shape-profile",
+        action="append",
+        type=_shape_profile,
+        default=[],
+        metavar="NAME=MIN:OPT:MAX",
+        help="dynamic dims for input NAME, each DIMS like 1x3x224x224: compiled at OPT, the engine takes "
+        "MIN..MAX, e.g. images=1x3x416x416:4x3x416x416:8x3x416x416; repeatable",
+    )
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,6 +101,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         options["gpu_fallback"] = False
     if args.build_engine:
         options["build_engine"] = True
+    if args.shape_profile:
+        options["shape_profile"] = tuple(args.shape_profile)
     return options
 
 

@@ -37,6 +37,7 @@ from edgec.quantization.build import (
 )
 from edgec.quantization.engine import QuantizationResult
 from edgec.runtime import run
+from edgec.shape_profile import check_backend, merged_input_shapes
 from edgec.targets import Target, load_catalogue
 from edgec.templating import render
 
@@ -168,6 +169,7 @@ def _plan(options: BuildOptions) -> _Plan:
     target = load_catalogue(options.targets_files).select(options.target, options.runtime)
     precision = target.resolve_precision(options.precision)
     backend = backends.load(target.backend, target.name)
+    check_backend(options.backend_options.get("shape_profile", ()), target.backend, target.name)
     out_dir = options.output or default_output(options.model, target.name)
     check_output(out_dir, options.force)
     target_passes = [make_spec(name, dict(opts)) for name, opts in target.passes]
@@ -179,7 +181,10 @@ def _plan(options: BuildOptions) -> _Plan:
 
 def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
     """Frontend, target passes, compression, backend passes, support check, quantization."""
-    graph = load_model(options.model, options.input_shapes, default_batch=plan.target.default_batch)
+    shapes = options.input_shapes
+    if options.backend_options.get("shape_profile"):
+        shapes = merged_input_shapes(options.model, options.backend_options["shape_profile"], shapes)
+    graph = load_model(options.model, shapes, default_batch=plan.target.default_batch)
     records = run_passes(graph, plan.target_passes, dump_dir=options.dump_ir)
     samples = _samples(options, graph)
     compressed = compress(graph, options, samples, plan.target, plan.precision)

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
-from edgec.backends.tensorrt import dla, engine, fp16, int8
+from edgec.backends.tensorrt import dla, engine, fp16, int8, profile
 from edgec.backends.tensorrt.scripts import CACHE, FLOAT_MODEL, MODEL, DlaChoice, Setting, write_scripts
 from edgec.backends.tensorrt.stack import Stack
 from edgec.backends.tensorrt.support import check_graph
@@ -28,18 +28,21 @@ from edgec.ir.onnx_export import to_onnx
 from edgec.passes.manager import PassSpec
 from edgec.quantization.scheme import TENSORRT_SCHEME, QuantScheme
 from edgec.runtime import run, session
+from edgec.shape_profile import ShapeProfile
 from edgec.targets import Target
 from edgec.templating import render
 
 
 @dataclass(frozen=True)
 class Options:
-    """The request's TensorRT options: ``--dla-core N``, ``--no-gpu-fallback``, ``--build-engine``."""
+    """The request's TensorRT options: ``--dla-core N``, ``--no-gpu-fallback``, ``--build-engine``,
+    ``--shape-profile`` (``ShapeProfile``s)."""
 
     dla_core: int | None = None
     gpu_fallback: bool = True
     build_engine: bool = False
     samples: Sequence[Mapping[str, np.ndarray]] = ()
+    shape_profile: tuple[ShapeProfile, ...] = ()
 
     @classmethod
     def of(cls, request: BuildRequest, stack: Stack) -> Options:
@@ -48,11 +51,18 @@ class Options:
             gpu_fallback=request.options.get("gpu_fallback", True),
             build_engine=request.options.get("build_engine", False),
             samples=request.options.get("samples", ()),
+            shape_profile=tuple(request.options.get("shape_profile", ())),
         )
         options.validate(request.target, request.precision, stack)
         return options
 
     def validate(self, target: Target, precision: str, stack: Stack) -> None:
+        if self.dla_core is not None and profile.dynamic(self.shape_profile):
+            raise TargetError(
+                f"the DLA takes no dynamic dimensions (MIN = OPT = MAX, REFERENCE A8), but --shape-profile "
+                f"{' '.join(p.spec() for p in self.shape_profile)} varies; drop --dla-core to build for the "
+                f"GPU, or use --input-shape for a static DLA build."
+            )
         if self.dla_core is None:
             if not self.gpu_fallback:
                 raise TargetError(
@@ -94,12 +104,13 @@ class TensorRTBackend:
         if options.build_engine:
             engine.require_builder()
         precision = request.precision
-        model = to_onnx(graph, opset=stack.max_opset)
+        model = self._dynamic(to_onnx(graph, opset=stack.max_opset), options, "model.onnx")
         report: dict[str, Any] = {"opset": stack.max_opset}
         onnx.save_model(model, out_dir / MODEL)
         if precision == "int8":
             quantized = int8.require_result(request.options.get("quantization"), request.target.name)
-            runner, report["int8"] = int8.emit(quantized, model, stack, out_dir)
+            qdq = self._dynamic(int8.qdq_model(quantized, stack), options, "the int8 Q/DQ model")
+            runner, report["int8"] = int8.emit(quantized, qdq, model, stack, out_dir)
         elif precision == "fp16":
             report["fp16_overflow"] = fp16.overflows(graph, options.samples)
             runner = _ort_runner(fp16.simulate(model))
@@ -108,7 +119,7 @@ class TensorRTBackend:
         if stack.dla_cores and precision in dla.DLA_PRECISIONS:
             report["dla"] = _dla_report(graph, options)
         choice = DlaChoice("" if options.dla_core is None else str(options.dla_core), options.gpu_fallback)
-        used = write_scripts(out_dir, graph, stack, precision, choice)
+        used = write_scripts(out_dir, graph, stack, precision, choice, options.shape_profile)
         if options.build_engine:
             report["engine"] = engine.build_here(out_dir)
         report["device_checks"] = DEVICE_CHECKS
@@ -118,15 +129,22 @@ class TensorRTBackend:
             "settings": used,
             "choice": choice,
             "report": report,
+            "profiles": [p.as_dict() for p in options.shape_profile],
         }
         return Artifact(
             main=MODEL,
             runner=runner,
             run_instructions=render("tensorrt/run_instructions.md.j2", **context),
             device_checks=render("tensorrt/device_checks.md.j2", **context),
-            metadata=_metadata(stack, precision, used, choice),
+            metadata=_metadata(stack, precision, used, choice) | _profile_metadata(options.shape_profile),
             report=report,
         )
+
+    @staticmethod
+    def _dynamic(model: onnx.ModelProto, options: Options, label: str) -> onnx.ModelProto:
+        if not profile.dynamic(options.shape_profile):
+            return model
+        return profile.make_dynamic(model, options.shape_profile, label)
 
 
 DEVICE_CHECKS = [
@@ -173,6 +191,12 @@ def _metadata(stack: Stack, precision: str, used: Mapping[str, Setting], choice:
         else {"cores": stack.dla_cores, "default_core": choice.default_core or None},
         "settings": {key: {"trtexec": list(s.trtexec), "onnx": s.onnx} for key, s in used.items()},
     }
+
+
+def _profile_metadata(profiles: Sequence[ShapeProfile]) -> dict[str, Any]:
+    if not profiles:
+        return {}
+    return {"shape_profile": [p.as_dict() | {"dynamic_axes": list(p.dynamic_axes)} for p in profiles]}
 
 
 BACKEND = TensorRTBackend()

@@ -57,10 +57,14 @@ def qdq_model(result: QuantizationResult, stack: Stack) -> onnx.ModelProto:
 
 
 def emit(
-    result: QuantizationResult, float_model: onnx.ModelProto, stack: Stack, out_dir: Path
+    result: QuantizationResult,
+    qdq: onnx.ModelProto,
+    float_model: onnx.ModelProto,
+    stack: Stack,
+    out_dir: Path,
 ) -> tuple[Runner, dict[str, Any]]:
-    """Write the INT8 files into ``out_dir``; return ONNX Runtime on the Q/DQ model and the report."""
-    qdq = qdq_model(result, stack)
+    """Write the INT8 files (``qdq`` from ``qdq_model``) into ``out_dir``; return ONNX Runtime on the
+    Q/DQ model and the report."""
     if stack.explicit_int8:
         onnx.save_model(qdq, out_dir / MODEL)
         onnx.save_model(float_model, out_dir / FLOAT_MODEL)

@@ -8,14 +8,17 @@ two cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edgec.accuracy import MIN_COSINE
 from edgec.backends.tensorrt.dla import DLA_PRECISIONS
+from edgec.backends.tensorrt.profile import dynamic, python_profile, trtexec_flags
 from edgec.backends.tensorrt.stack import Stack
 from edgec.ir.graph import Graph
+from edgec.shape_profile import ShapeProfile
 from edgec.templating import render
 
 MODEL = "model.onnx"
@@ -93,10 +96,20 @@ class DlaChoice:
 
 
 def write_scripts(
-    out_dir: Path, graph: Graph, stack: Stack, precision: str, dla: DlaChoice
+    out_dir: Path,
+    graph: Graph,
+    stack: Stack,
+    precision: str,
+    dla: DlaChoice,
+    profiles: Sequence[ShapeProfile] = (),
 ) -> dict[str, Setting]:
-    """Render the device scripts into ``out_dir``; return the settings they use."""
+    """Render the device scripts into ``out_dir``; return the settings they use.
+
+    A dynamic shape profile drops the DLA choice: the DLA takes no dynamic dims (REFERENCE A8).
+    """
     found = settings(stack, precision)
+    if dynamic(profiles):
+        found.pop("dla", None)
     dla_context = None
     if "dla" in found:
         dla_context = {**asdict(found["dla"]), **asdict(dla), "cores": stack.dla_cores}
@@ -111,8 +124,8 @@ def write_scripts(
         "dla": dla_context,
         "implicit": asdict(found["implicit"]) if "implicit" in found else None,
         "settings": {key: asdict(setting) for key, setting in found.items()},
-        "shape_flags": [],
-        "profile": [],
+        "shape_flags": trtexec_flags(profiles) if profiles else [],
+        "profile": python_profile(profiles),
         "compatibility": stack.compatibility(),
         "inputs": [v.name for v in graph.inputs],
         "outputs": [v.name for v in graph.outputs],

@@ -2,6 +2,8 @@
 
     python bench/quantization.py [--models DIR] [--calibration 64] [--validation 256] [--seed 0]
                                  [--min-crop 0.3] [--images astronaut,chelsea,coffee,rocket,motorcycle]
+                                 [--schemes tensorrt,tflite] [--methods minmax,...] [--bias off,on]
+                                 [--cle off,on] [--reconstruct off,on]
 
 Data: natural photographs from scikit-image's samples (astronaut, chelsea,
 coffee, rocket, motorcycle; --images), cut into random square crops (30-100 %
@@ -15,10 +17,13 @@ Prints, for the TensorRT scheme (symmetric int8, per-channel weights, Q/DQ
 placement of REFERENCE A3) and the TFLite scheme (asymmetric int8
 activations, every activation quantized), top-1 and top-5 agreement with the
 float model and the logits' SNR for each method, with and without bias
-correction, and with and without cross-layer equalization (column CLE: the
+correction, with and without cross-layer equalization (column CLE: the
 engine's data-aware form, ``equalize_for_calibration`` on the calibration
-crops), then the best setting. The model runs once per data set and graph
-for the statistics; each setting is one Q/DQ model under ONNX Runtime.
+crops) and with and without GPTQ rounding of the weights on the calibration
+crops (column GPTQ, ``edgec.quantization.rounding``), then the best setting;
+--schemes/--methods/--bias/--cle/--reconstruct pick a subset of the rows.
+The model runs once per data set and graph for the statistics; each setting
+is one Q/DQ model under ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from edgec.quantization import (
     run_dataset,
 )
 from edgec.quantization.equalization import equalize_for_calibration
+from edgec.quantization.rounding import gptq_rounding
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 PREPROCESS = "resize=224x224,scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225,layout=nchw,color=rgb"
@@ -87,11 +93,32 @@ def write_crops(
     return digests
 
 
-def run_setting(graph, statistics, validation, reference, method: str, scheme: QuantScheme, bias: bool):
+def run_setting(
+    graph, statistics, validation, reference, method: str, scheme: QuantScheme, bias: bool, rounded: dict
+):
     calibration = calibrate(graph, statistics, CalibrationConfig(method=method), scheme)
-    corrections = bias_corrections(graph, calibration) if bias else {}
-    qdq = quantize_qdq(graph, scheme.placement, biases=corrections)
+    corrections = bias_corrections(graph, calibration, rounded) if bias else {}
+    qdq = quantize_qdq(graph, scheme.placement, biases=corrections, rounded=rounded)
     return evaluate(qdq, validation, reference).outputs["logits"]
+
+
+def equalized_graph(models: Path, calibration):
+    equalized = load_model(models / "efficientnet_lite0.onnx", {})
+    run_passes(equalized, [make_spec("cleanup")])
+    equalize_for_calibration(equalized, calibration)
+    return equalized
+
+
+def choices(text: str, known) -> list[str]:
+    picked = text.split(",")
+    unknown = [name for name in picked if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    return picked
+
+
+def switch(text: str) -> list[bool]:
+    return [{"off": False, "on": True}[word] for word in choices(text, ("off", "on"))]
 
 
 def main() -> None:
@@ -102,6 +129,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-crop", type=float, default=0.3, help="smallest crop side / shorter image side")
     parser.add_argument("--images", default=",".join(PHOTOGRAPHS), help="comma-separated photographs to crop")
+    parser.add_argument("--schemes", default=",".join(SCHEMES), help="comma-separated schemes to run")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated calibration methods")
+    for flag, default in (("bias", "off,on"), ("cle", "off,on"), ("reconstruct", "off,on")):
+        parser.add_argument(f"--{flag}", default=default, help=f"{flag} settings to run: off, on or off,on")
     args = parser.parse_args()
 
     graph = load_model(args.models / "efficientnet_lite0.onnx", {})
@@ -117,10 +148,7 @@ def main() -> None:
         calibration = load_dataset(Path(tmp) / "calibration", graph.inputs, spec, args.calibration)
         validation = load_dataset(Path(tmp) / "validation", graph.inputs, spec, purpose="validation")
     start = time.perf_counter()
-    equalized = load_model(args.models / "efficientnet_lite0.onnx", {})
-    run_passes(equalized, [make_spec("cleanup")])
-    equalize_for_calibration(equalized, calibration)
-    graphs = {False: graph, True: equalized}
+    graphs = {cle: (equalized_graph(args.models, calibration) if cle else graph) for cle in switch(args.cle)}
     statistics = {cle: collect_statistics(g, calibration) for cle, g in graphs.items()}
     reference = run_dataset(graph, validation)
     print(
@@ -129,35 +157,48 @@ def main() -> None:
         f"statistics and float reference in {time.perf_counter() - start:.1f} s"
     )
     print(
-        f"{'scheme':9} {'method':10} {'bias corr.':10} {'CLE':4} {'top-1 %':>8} {'top-5 %':>8} "
+        f"{'scheme':9} {'method':10} {'bias corr.':10} {'CLE':4} {'GPTQ':4} {'top-1 %':>8} {'top-5 %':>8} "
         f"{'SNR dB':>7} {'s':>5}"
     )
     results = []
-    for scheme_name, scheme in SCHEMES.items():
-        for method in METHODS:
-            for bias in (False, True):
+    rounding: dict[tuple[bool, str], dict] = {}
+    for scheme_name in choices(args.schemes, SCHEMES):
+        scheme = SCHEMES[scheme_name]
+        for method in choices(args.methods, METHODS):
+            for bias in switch(args.bias):
                 for cle, g in graphs.items():
-                    start = time.perf_counter()
-                    m = run_setting(g, statistics[cle], validation, reference, method, scheme, bias)
-                    seconds = time.perf_counter() - start
-                    results.append((m.top1, m.snr_db, scheme_name, method, bias, cle))
-                    flags = f"{'on' if bias else 'off':10} {'on' if cle else 'off':4}"
-                    print(
-                        f"{scheme_name:9} {method:10} {flags} {m.top1:8.1f} {m.top5:8.1f} "
-                        f"{m.snr_db:7.2f} {seconds:5.1f}",
-                        flush=True,
-                    )
-    top1, snr, scheme_name, method, bias, cle = max(results, key=lambda r: (r[0], r[1]))
+                    for gptq in switch(args.reconstruct):
+                        start = time.perf_counter()
+                        if gptq and (cle, scheme_name) not in rounding:
+                            # The weight scales (and so the rounding) do not depend on the method.
+                            calibrate(g, statistics[cle], CalibrationConfig(method=method), scheme)
+                            rounding[cle, scheme_name] = gptq_rounding(g, calibration)
+                        rounded = rounding[cle, scheme_name] if gptq else {}
+                        m = run_setting(
+                            g, statistics[cle], validation, reference, method, scheme, bias, rounded
+                        )
+                        seconds = time.perf_counter() - start
+                        results.append((m.top1, m.snr_db, scheme_name, method, bias, cle, gptq))
+                        flags = " ".join(
+                            f"{'on' if x else 'off':{w}}" for x, w in ((bias, 10), (cle, 4), (gptq, 4))
+                        )
+                        print(
+                            f"{scheme_name:9} {method:10} {flags} {m.top1:8.1f} {m.top5:8.1f} "
+                            f"{m.snr_db:7.2f} {seconds:5.1f}",
+                            flush=True,
+                        )
+    top1, snr, scheme_name, method, bias, cle, gptq = max(results, key=lambda r: (r[0], r[1]))
     verdict = "meets" if top1 >= 97.0 else "misses"
     print(
         f"best: {scheme_name} {method}, bias correction {'on' if bias else 'off'}, "
-        f"CLE {'on' if cle else 'off'}: "
+        f"CLE {'on' if cle else 'off'}, GPTQ rounding {'on' if gptq else 'off'}: "
         f"top-1 agreement {top1:.1f} %, SNR {snr:.2f} dB ({verdict} the 97 % target)"
     )
-    for index, label in ((4, "bias correction"), (5, "CLE")):
+    for index, label in ((4, "bias correction"), (5, "CLE"), (6, "GPTQ rounding")):
         for enabled in (False, True):
             gains = [r[1] for r in results if r[index] == enabled]
-            print(f"mean SNR, {label} {'on ' if enabled else 'off'}: {np.mean(gains):.2f} dB")
+            if gains:
+                print(f"mean SNR, {label} {'on ' if enabled else 'off'}: {np.mean(gains):.2f} dB")
 
 
 if __name__ == "__main__":

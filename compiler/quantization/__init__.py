@@ -14,11 +14,13 @@ Calibration
     ``calibrate(graph, dataset_or_statistics, config, scheme)`` -> ``Calibration``: sets
     ``Value.quant`` on every float activation and on Conv/ConvTranspose/Gemm/MatMul weights.
 Simulation and metrics
-    ``quantize_qdq(graph, placement, float_layers, biases)`` -> a Q/DQ copy of the graph
+    ``quantize_qdq(graph, placement, float_layers, biases, rounded)`` -> a Q/DQ copy of the graph
     (ONNX Runtime runs it; TensorRT builds from it); ``quantized_layers(graph, placement)``.
     ``run_dataset(graph, dataset)``, ``evaluate(graph, dataset, reference)`` -> ``Metrics``,
     ``compare_outputs(reference, candidate, labels)``.
-    ``bias_corrections(graph, calibration)``, ``apply_bias_corrections(graph, corrections)``.
+    ``bias_corrections(graph, calibration, rounded)``, ``apply_bias_corrections(graph, corrections)``.
+    ``gptq_rounding(graph, calibration_data)`` -> int8 weights by layer name (GPTQ rounding,
+    ``CalibrationConfig(reconstruct=True)``) for ``quantize_qdq(..., rounded=...)``.
 Budget and mixed precision
     ``Budget``, ``parse_budget("top1=1")``; ``layer_sensitivity(...)``, ``mixed_precision(...)``.
     ``quantize(graph, calibration_data, validation_data, config, scheme, budgets)`` ->
@@ -64,6 +66,7 @@ _EXPORTS = {
     "compare_outputs": "metrics",
     "bias_corrections": "bias",
     "apply_bias_corrections": "bias",
+    "gptq_rounding": "rounding",
     "Budget": "gate",
     "parse_budget": "gate",
     "layer_sensitivity": "sensitivity",
@@ -97,6 +100,7 @@ __all__ = [
     "collect_statistics",
     "compare_outputs",
     "evaluate",
+    "gptq_rounding",
     "layer_sensitivity",
     "load_dataset",
     "mixed_precision",
@@ -122,6 +126,7 @@ if TYPE_CHECKING:
     from edgec.quantization.preprocess import Preprocess, parse_preprocess
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
     from edgec.quantization.ranges import METHODS
+    from edgec.quantization.rounding import gptq_rounding
     from edgec.quantization.scheme import SNPE_SCHEME, TENSORRT_SCHEME, TFLITE_SCHEME, QuantScheme
     from edgec.quantization.sensitivity import layer_sensitivity, mixed_precision
     from edgec.quantization.tensorrt_cache import cache_scales, parse_cache, version_int, write_cache

@@ -24,7 +24,7 @@ from edgec.quantization.calibration import Calibration, weighted_nodes
 from edgec.quantization.scheme import INT8_BOUND, quantize_array
 
 
-def _weight_error(node: Node) -> np.ndarray:
+def _weight_error(node: Node, rounded: np.ndarray | None) -> np.ndarray:
     weight = node.input(1)
     assert weight is not None and weight.data is not None and weight.quant is not None
     params = weight.quant
@@ -33,12 +33,13 @@ def _weight_error(node: Node) -> np.ndarray:
         shape = [1] * weight.data.ndim
         shape[params.axis] = -1
         scale = scale.reshape(shape)
-    dequantized = quantize_array(weight.data, params, low=-INT8_BOUND).astype(np.float32) * scale
+    ints = quantize_array(weight.data, params, low=-INT8_BOUND) if rounded is None else rounded
+    dequantized = ints.astype(np.float32) * scale
     return dequantized.astype(np.float64) - weight.data.astype(np.float64)
 
 
-def _conv_shift(node: Node, means: np.ndarray) -> np.ndarray:
-    error = _weight_error(node)
+def _conv_shift(node: Node, means: np.ndarray, rounded: np.ndarray | None) -> np.ndarray:
+    error = _weight_error(node, rounded)
     out_channels, in_per_group = error.shape[:2]
     groups = int(node.attrs.get("group", 1))
     grouped_means = means.reshape(groups, in_per_group)
@@ -46,10 +47,10 @@ def _conv_shift(node: Node, means: np.ndarray) -> np.ndarray:
     return np.einsum("goc,gc->go", per_tap, grouped_means).reshape(out_channels)
 
 
-def _gemm_shift(node: Node, means: np.ndarray) -> np.ndarray | None:
+def _gemm_shift(node: Node, means: np.ndarray, rounded: np.ndarray | None) -> np.ndarray | None:
     if node.attrs.get("transA", 0) or node.attrs.get("beta", 1.0) == 0.0:
         return None
-    error = _weight_error(node)
+    error = _weight_error(node, rounded)
     error = error.T if node.attrs.get("transB", 0) else error  # [K, N]
     return node.attrs.get("alpha", 1.0) / node.attrs.get("beta", 1.0) * (means @ error)
 
@@ -63,8 +64,14 @@ def _current_bias(node: Node, channels: int) -> np.ndarray | None:
     return np.broadcast_to(bias.data.astype(np.float64).reshape(-1), (channels,))
 
 
-def bias_corrections(graph: Graph, calibration: Calibration) -> dict[str, np.ndarray]:
-    """Corrected biases (float32) by layer name, for every layer this covers."""
+def bias_corrections(
+    graph: Graph, calibration: Calibration, rounded: Mapping[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Corrected biases (float32) by layer name, for every layer this covers.
+
+    ``rounded``: int8 weights by layer name rounded otherwise than to nearest (as ``quantize_qdq``'s).
+    """
+    rounded = rounded or {}
     means = calibration.statistics.channel_means
     corrections = {}
     for node in weighted_nodes(graph):
@@ -73,9 +80,9 @@ def bias_corrections(graph: Graph, calibration: Calibration) -> dict[str, np.nda
         if data is None or data.name not in means or weight is None or weight.quant is None:
             continue
         if node.op is Op.CONV:
-            shift = _conv_shift(node, means[data.name])
+            shift = _conv_shift(node, means[data.name], rounded.get(node.name))
         elif node.op is Op.GEMM:
-            shift = _gemm_shift(node, means[data.name])
+            shift = _gemm_shift(node, means[data.name], rounded.get(node.name))
         else:
             continue
         if shift is None:

@@ -48,6 +48,7 @@ class QuantizationOptions:
     budgets: tuple[Budget, ...] = ()
     bias_correction: bool = True
     equalize: bool = False
+    reconstruct: bool = False
     seed: int = 0
 
     def preprocess_spec(self) -> Preprocess | None:
@@ -95,7 +96,10 @@ def quantize_for_build(
     calibration, validation = _datasets(graph, options)
     scheme = backend_scheme(backend, target)
     config = CalibrationConfig(
-        method=options.method, bias_correction=options.bias_correction, equalize=options.equalize
+        method=options.method,
+        bias_correction=options.bias_correction,
+        equalize=options.equalize,
+        reconstruct=options.reconstruct,
     )
     result = quantize(graph, calibration, validation, config, scheme, options.budgets)
     if not result.budget_met:
@@ -141,6 +145,7 @@ def manifest_entries(options: QuantizationOptions, result: QuantizationResult | 
             "scheme": calibration["scheme"],
             "bias_correction": bool(result.bias_corrected),
             "equalize": result.calibration.config.equalize,
+            "reconstruct": result.calibration.config.reconstruct,
             "float_layers": list(result.float_layers),
         }
     return entries

@@ -53,6 +53,12 @@ class CalibrationConfig:
         default=False,
         metadata={"help": "cross-layer equalization (edgec.quantization.equalization) before calibrating"},
     )
+    reconstruct: bool = field(
+        default=False,
+        metadata={
+            "help": "GPTQ rounding of the int8 weights on the calibration data (edgec.quantization.rounding)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -74,6 +80,7 @@ class Calibration:
         return {
             "method": self.config.method,
             "equalize": self.config.equalize,
+            "reconstruct": self.config.reconstruct,
             "percentile": self.config.percentile if self.config.method == "percentile" else None,
             "samples": self.statistics.samples,
             "source": Path(self.statistics.source).name,

@@ -4,7 +4,8 @@ One call does what a quantized build needs before a backend emits:
 
 1. equalize ``graph`` (cross-layer equalization, ``equalization.py``) when the
    config says so, then calibrate it on the calibration data (``Value.quant`` everywhere);
-2. compute bias corrections (unless turned off);
+2. round the weights with GPTQ on the calibration data when the config says
+   so (``rounding.py``), then compute bias corrections (unless turned off);
 3. build the Q/DQ simulation and measure it against the float graph on the
    validation data (the calibration data when there is none);
 4. when a budget is missed and the scheme allows float layers: rank the
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgec.ir.graph import Graph
 from edgec.quantization.bias import apply_bias_corrections, bias_corrections
 from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
@@ -31,6 +34,7 @@ from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.gate import Budget, check_measurable, unmet
 from edgec.quantization.metrics import Metrics, evaluate, run_dataset
 from edgec.quantization.qdq import quantize_qdq, quantized_layers
+from edgec.quantization.rounding import gptq_rounding
 from edgec.quantization.scheme import QuantScheme
 from edgec.quantization.sensitivity import LayerSensitivity, layer_sensitivity, mixed_precision
 from edgec.quantization.tensorrt_cache import cache_scales, version_int, write_cache
@@ -53,6 +57,7 @@ class QuantizationResult:
     missed: list[Budget] = field(default_factory=list)
     sensitivity: list[LayerSensitivity] | None = None
     bias_corrected: list[str] = field(default_factory=list)
+    rounded: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def budget_met(self) -> bool:
@@ -78,6 +83,11 @@ class QuantizationResult:
                 for b in self.budgets
             ],
             "bias_correction": {"enabled": bool(self.bias_corrected), "layers": len(self.bias_corrected)},
+            "reconstruction": {
+                "enabled": self.calibration.config.reconstruct,
+                "rounding": "GPTQ",
+                "layers": len(self.rounded),
+            },
             "quantized_layers": len(self.layers) - len(self.float_layers),
             "float_layers": [
                 {"layer": name, "precision": scheme.float_fallback} for name in self.float_layers
@@ -103,14 +113,22 @@ def quantize(
     if config.equalize:
         equalize_for_calibration(graph, calibration_data)
     calibration = calibrate(graph, calibration_data, config, scheme)
-    corrections = bias_corrections(graph, calibration) if config.bias_correction else {}
+    rounded = gptq_rounding(graph, calibration_data) if config.reconstruct else {}
+    corrections = bias_corrections(graph, calibration, rounded) if config.bias_correction else {}
     reference = run_dataset(graph, validation, "float reference")
-    qdq = quantize_qdq(graph, scheme.placement, biases=corrections)
+    qdq = quantize_qdq(graph, scheme.placement, biases=corrections, rounded=rounded)
     metrics = evaluate(qdq, validation, reference)
     check_measurable(budgets, metrics, validation.source)
     layers = [node.name for node in quantized_layers(graph, scheme.placement)]
     result = QuantizationResult(
-        calibration, qdq, metrics, calibration_data, validation, layers, budgets=tuple(budgets)
+        calibration,
+        qdq,
+        metrics,
+        calibration_data,
+        validation,
+        layers,
+        budgets=tuple(budgets),
+        rounded=rounded,
     )
     result.missed = unmet(budgets, metrics)
     if result.missed and scheme.float_fallback is not None:
@@ -132,7 +150,9 @@ def _mixed_precision(
     nodes = quantized_layers(graph, placement)
     subset = result.validation_data.head(sensitivity_samples)
     subset_reference = {name: array[:sensitivity_samples] for name, array in reference.items()}
-    result.sensitivity = layer_sensitivity(graph, nodes, subset, subset_reference, placement, corrections)
+    result.sensitivity = layer_sensitivity(
+        graph, nodes, subset, subset_reference, placement, corrections, result.rounded
+    )
     limit = len(nodes) // 2 if max_float_layers is None else max_float_layers
     mixed = mixed_precision(
         graph,
@@ -143,6 +163,7 @@ def _mixed_precision(
         limit,
         placement,
         corrections,
+        result.rounded,
     )
     if mixed is None:
         return

@@ -70,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cross-layer equalization (Conv->Conv weight ranges; ReLU6 kept exact by per-channel bounds) "
         "before calibrating (default off)",
     )
+    group.add_argument(
+        "--reconstruct",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="round the int8 weights with GPTQ (error feedback on the calibration data's layer inputs) "
+        "instead of to nearest (default off)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> QuantizationOptions:
@@ -92,5 +99,6 @@ def options_from_args(args: argparse.Namespace) -> QuantizationOptions:
         budgets=tuple(parse_budget(text) for text in args.accuracy_budgets),
         bias_correction=args.bias_correction,
         equalize=args.equalize,
+        reconstruct=args.reconstruct,
         seed=args.seed,
     )

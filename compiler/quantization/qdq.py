@@ -138,10 +138,13 @@ class _Inserter:
             self.dequantized[value.name] = self._pair(value, quantized, value.quant, before, value)
         return self.dequantized[value.name]
 
-    def weight(self, value: Value, before: Node) -> Value:
-        """An int8 constant (values in [-127, 127]) and its DequantizeLinear."""
+    def weight(self, value: Value, before: Node, rounded: np.ndarray | None = None) -> Value:
+        """An int8 constant (values in [-127, 127]; ``rounded`` when given) and its DequantizeLinear."""
         assert value.quant is not None and value.data is not None
-        data = quantize_array(value.data, value.quant, low=-INT8_BOUND)
+        if rounded is None:
+            data = quantize_array(value.data, value.quant, low=-INT8_BOUND)
+        else:
+            data = np.clip(rounded, -INT8_BOUND, INT8_BOUND).astype(np.int8)
         stored = self.graph.constant(f"{value.name}_int8", data)
         stored.quant = value.quant
         return self._pair(stored, stored, value.quant, before, value)
@@ -152,12 +155,14 @@ def quantize_qdq(
     placement: Placement = "tensorrt",
     float_layers: Collection[str] = (),
     biases: Mapping[str, np.ndarray] | None = None,
+    rounded: Mapping[str, np.ndarray] | None = None,
 ) -> Graph:
     """A copy of calibrated ``graph`` with Q/DQ pairs; ``graph`` itself is not changed.
 
     ``float_layers`` names layers (nodes) that stay in float. ``biases`` maps
     layer names to corrected biases (bias correction), applied to quantized
-    layers only.
+    layers only. ``rounded`` maps layer names to their int8 weights rounded
+    elsewhere (``rounding.gptq_rounding``), used instead of rounding to nearest.
     """
     qdq = clone_graph(graph)
     qdq.name = f"{graph.name}_qdq"
@@ -174,7 +179,8 @@ def quantize_qdq(
             qdq.set_input(node, index, inserter.activation(value, node))
         weight = node.input(1)
         if node.op in WEIGHTED and weight is not None and weight.is_constant and weight.quant is not None:
-            qdq.set_input(node, 1, inserter.weight(weight, node))
+            stored = rounded.get(node.name) if rounded else None
+            qdq.set_input(node, 1, inserter.weight(weight, node, stored))
     if biases:
         apply_bias_corrections(qdq, biases, skip=float_layers)
     qdq.prune_unused_constants()

@@ -64,13 +64,14 @@ def layer_sensitivity(
     reference: Mapping[str, np.ndarray],
     placement: Placement = "tensorrt",
     biases: Mapping[str, np.ndarray] | None = None,
+    rounded: Mapping[str, np.ndarray] | None = None,
 ) -> list[LayerSensitivity]:
     """One entry per layer, most sensitive (lowest SNR) first; ties keep graph order."""
     names = [node.name for node in layers]
     table = []
     for node in layers:
         others = [name for name in names if name != node.name]
-        metrics = evaluate(quantize_qdq(graph, placement, others, biases), dataset, reference)
+        metrics = evaluate(quantize_qdq(graph, placement, others, biases, rounded), dataset, reference)
         snr, cosine, top1 = metrics.worst("snr_db"), metrics.worst("cosine"), metrics.worst("top1")
         assert snr is not None and cosine is not None
         table.append(LayerSensitivity(node.name, node.op.value, snr, cosine, top1))
@@ -86,6 +87,7 @@ def mixed_precision(
     max_float_layers: int,
     placement: Placement = "tensorrt",
     biases: Mapping[str, np.ndarray] | None = None,
+    rounded: Mapping[str, np.ndarray] | None = None,
 ) -> MixedPrecision | None:
     """Keep the first layers of ``ranking`` in float, one more at a time, until ``budgets`` are met.
 
@@ -96,7 +98,7 @@ def mixed_precision(
     float_layers: list[str] = []
     for entry in ranking[:max_float_layers]:
         float_layers.append(entry.layer)
-        qdq = quantize_qdq(graph, placement, float_layers, biases)
+        qdq = quantize_qdq(graph, placement, float_layers, biases, rounded)
         metrics = evaluate(qdq, dataset, reference)
         result = MixedPrecision(list(float_layers), qdq, metrics, not unmet(budgets, metrics))
         if result.met:

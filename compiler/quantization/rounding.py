@@ -1,0 +1,166 @@
+"""Reconstruction after quantization: GPTQ rounding of the int8 weights.
+
+Rounding each weight to the nearest int8 step ignores that a layer's inputs
+are correlated: errors of neighbouring weights can cancel on the data.
+GPTQ/OPTQ (Frantar et al., "GPTQ: Accurate Post-Training Quantization for
+Generative Pre-trained Transformers", 2022) rounds the columns of a layer's
+weight matrix in order and, after each column, spreads its rounding error
+over the columns not yet rounded, weighted by the inverse of the layer's
+input Hessian ``H = 2 X^T X`` (through the upper Cholesky factor of
+``H^-1``), which minimises ``||W X - Q X||`` greedily.
+
+Here ``X`` is the layer's input on the calibration data, from the *float*
+graph (one ONNX Runtime session exposing every layer input), im2col'd for
+a Conv and split by group (a depthwise conv has one 9-column problem per
+channel, solved in one batch), with at most ``max_rows`` positions sampled
+per layer. ``H`` is dampened by ``damping`` times its mean diagonal.
+The scales are the weights' own ``Value.quant`` (per output channel,
+symmetric int8 in [-127, 127]), so the result only changes which integer
+each weight gets. Layers with no more sampled positions than inputs (a
+Gemm on few samples) and those ``edgec.compression.layers`` does not cover
+keep round-to-nearest. ``quantize_qdq(rounded=...)`` stores the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgec.compression.layers import layer_patches, positions, weighted_layers
+from edgec.ir.graph import Graph, Node, QuantParams
+from edgec.ir.onnx_export import to_onnx
+from edgec.ir.ops import Op
+from edgec.quantization.collect import progress_bar
+from edgec.quantization.data import Dataset
+from edgec.quantization.scheme import INT8_BOUND
+from edgec.runtime import run, session
+
+
+@dataclass(frozen=True)
+class RoundingSettings:
+    damping: float = 0.01  # added to H's diagonal, as a fraction of its mean diagonal
+    max_rows: int = 16384  # positions sampled per layer over the whole calibration set
+    block: int = 128  # columns per lazy-update block
+    seed: int = 0
+
+
+def _matrix_axis(node: Node) -> int:
+    """The weight axis that is the output channel (row) axis of the layer's weight matrix."""
+    return 1 if node.op is not Op.CONV and not (node.op is Op.GEMM and node.attrs["transB"]) else 0
+
+
+def _rows(node: Node, weight: np.ndarray) -> np.ndarray:
+    """The weight as [output channels, inputs per group] (no Gemm alpha: a common factor)."""
+    return np.moveaxis(weight, _matrix_axis(node), 0).reshape(weight.shape[_matrix_axis(node)], -1)
+
+
+def _from_rows(node: Node, rows: np.ndarray, like: np.ndarray) -> np.ndarray:
+    axis = _matrix_axis(node)
+    shape = [like.shape[axis], *np.delete(np.asarray(like.shape), axis)]
+    return np.moveaxis(rows.reshape(shape), 0, axis)
+
+
+def _row_scales(node: Node, params: QuantParams, count: int) -> np.ndarray | None:
+    """One scale per matrix row, or None when the weight's scales are not per row or per tensor."""
+    scale = np.asarray(params.scale, np.float64).reshape(-1)
+    if scale.size == 1:
+        return np.full(count, scale[0])
+    if params.axis == _matrix_axis(node) and scale.size == count:
+        return scale
+    return None
+
+
+def _candidates(graph: Graph) -> list[Node]:
+    """Layers with a symmetric int8 weight whose scales run along the weight matrix's rows."""
+    chosen = []
+    for node in weighted_layers(graph):
+        weight = node.input(1)
+        assert weight is not None and weight.data is not None
+        params = weight.quant
+        if params is None or params.dtype != np.int8 or np.any(np.asarray(params.zero_point) != 0):
+            continue
+        if _row_scales(node, params, _rows(node, weight.data).shape[0]) is not None:
+            chosen.append(node)
+    return chosen
+
+
+def layer_hessians(
+    graph: Graph, nodes: list[Node], dataset: Dataset, settings: RoundingSettings
+) -> dict[str, tuple[np.ndarray, int]]:
+    """Per layer: ``2 X^T X`` per group [groups, inputs, inputs] and the number of rows it saw."""
+    rng = np.random.default_rng(settings.seed)
+    names = list(dict.fromkeys(n.inputs[0].name for n in nodes))
+    inputs = {v.name for v in graph.inputs}
+    sess = session(to_onnx(graph, extra_outputs=[n for n in names if n not in inputs]))
+    per_sample = max(1, -(-settings.max_rows // max(len(dataset), 1)))
+    sums: dict[str, np.ndarray] = {}
+    counts = dict.fromkeys((n.name for n in nodes), 0)
+    with progress_bar(len(dataset), "gptq inputs") as bar:
+        for feeds in dataset.samples():
+            outputs = run(sess, feeds)
+            outputs.update(feeds)
+            for node in nodes:
+                x = np.asarray(outputs[node.inputs[0].name], np.float64)
+                total = positions(node, x.shape[0])
+                rows = np.sort(rng.choice(total, min(total, per_sample), replace=False))
+                patches = layer_patches(node, x, rows)
+                gram = 2.0 * np.einsum("gpi,gpj->gij", patches, patches)
+                sums[node.name] = gram if node.name not in sums else sums[node.name] + gram
+                counts[node.name] += len(rows)
+            bar.update(1)
+    return {name: (sums[name], counts[name]) for name in sums}
+
+
+def gptq_round(
+    weights: np.ndarray, hessian: np.ndarray, scales: np.ndarray, settings: RoundingSettings
+) -> np.ndarray:
+    """GPTQ integers for ``weights`` [groups, rows, cols] with ``hessian`` [groups, cols, cols].
+
+    ``scales`` [groups, rows]; returns int8 in [-127, 127]. Columns no
+    sample touched (zero diagonal) are rounded to nearest and spread no error.
+    """
+    w = weights.astype(np.float64).copy()
+    h = hessian.astype(np.float64).copy()
+    cols = w.shape[2]
+    index = np.arange(cols)
+    diag = h[:, index, index]
+    diag[diag == 0] = 1.0
+    h[:, index, index] = diag + settings.damping * diag.mean(axis=1, keepdims=True)
+    upper = np.linalg.cholesky(np.linalg.inv(h)).transpose(0, 2, 1)  # H^-1 = U^T U
+    s = scales[:, :, None]
+    q = np.zeros_like(w)
+    for start in range(0, cols, settings.block):
+        stop = min(start + settings.block, cols)
+        errors = np.zeros((w.shape[0], w.shape[1], stop - start))
+        for i in range(start, stop):
+            column = w[:, :, i]
+            q[:, :, i] = np.clip(np.round(column / s[:, :, 0]), -INT8_BOUND, INT8_BOUND)
+            error = (column - q[:, :, i] * s[:, :, 0]) / upper[:, i, i][:, None]
+            w[:, :, i + 1 : stop] -= error[:, :, None] * upper[:, None, i, i + 1 : stop]
+            errors[:, :, i - start] = error
+        w[:, :, stop:] -= errors @ upper[:, start:stop, stop:]
+    return q.astype(np.int8)
+
+
+def gptq_rounding(
+    graph: Graph, dataset: Dataset, settings: RoundingSettings = RoundingSettings()
+) -> dict[str, np.ndarray]:
+    """GPTQ-rounded int8 weights (in the weight's own layout) by layer name, for calibrated ``graph``."""
+    nodes = _candidates(graph)
+    hessians = layer_hessians(graph, nodes, dataset, settings) if nodes else {}
+    rounded = {}
+    for node in nodes:
+        hessian, count = hessians[node.name]
+        weight = node.input(1)
+        assert weight is not None and weight.data is not None and weight.quant is not None
+        rows = _rows(node, weight.data)
+        if count <= rows.shape[1]:
+            continue  # fewer samples than inputs: the rounding would fit noise
+        scales = _row_scales(node, weight.quant, rows.shape[0])
+        assert scales is not None
+        groups = hessian.shape[0]
+        grouped = rows.reshape(groups, rows.shape[0] // groups, rows.shape[1])
+        ints = gptq_round(grouped, hessian, scales.reshape(groups, -1), settings)
+        rounded[node.name] = _from_rows(node, ints.reshape(rows.shape), weight.data)
+    return rounded

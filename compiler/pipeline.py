@@ -165,11 +165,35 @@ class _Compiled:
     reference: backends.Runner
 
 
+# Build options only some backends honour: option key -> (command-line flag, the backends that take it).
+BACKEND_FLAGS = {
+    "dla_core": ("--dla-core", frozenset({"tensorrt"})),
+    "gpu_fallback": ("--no-gpu-fallback", frozenset({"tensorrt"})),
+    "build_engine": ("--build-engine", frozenset({"tensorrt"})),
+}
+
+
+def _check_backend_flags(options: BuildOptions, target: Target) -> None:
+    """Refuse flags the target's backend would silently ignore."""
+    check_backend(options.backend_options.get("shape_profile", ()), target.backend, target.name)
+    refused = [
+        flag
+        for key, (flag, owners) in BACKEND_FLAGS.items()
+        if key in options.backend_options and target.backend not in owners
+    ]
+    if refused:
+        raise UsageError(
+            f"{', '.join(refused)}: for TensorRT (Jetson) targets only; target '{target.name}' (backend "
+            f"'{target.backend}') does not take {'it' if len(refused) == 1 else 'them'}. Leave "
+            f"{'it' if len(refused) == 1 else 'them'} out."
+        )
+
+
 def _plan(options: BuildOptions) -> _Plan:
     target = load_catalogue(options.targets_files).select(options.target, options.runtime)
     precision = target.resolve_precision(options.precision)
     backend = backends.load(target.backend, target.name)
-    check_backend(options.backend_options.get("shape_profile", ()), target.backend, target.name)
+    _check_backend_flags(options, target)
     out_dir = options.output or default_output(options.model, target.name)
     check_output(out_dir, options.force)
     target_passes = [make_spec(name, dict(opts)) for name, opts in target.passes]

@@ -134,3 +134,10 @@ def test_model_onnxruntime_cannot_load(tmp_path):
     assert done.returncode == 3, done.stderr
     assert "future.onnx" in done.stderr and "Traceback" not in done.stderr
     _no_outputs(tmp_path)
+
+
+def test_tensorrt_flags_are_refused_elsewhere(tmp_path):
+    argv = ["build", str(EXAMPLE), "-t", "onnxruntime-cpu", "--input-shape", "x=1x3x48x192", "-o", "out"]
+    done = edgec(*argv, "--dla-core", "0", "--build-engine", cwd=tmp_path)
+    assert_clean_failure(done, 2, "--dla-core", "--build-engine", "onnxruntime-cpu")
+    _no_outputs(tmp_path)

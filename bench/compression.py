@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compression_models import digits_cnn, digits_graph, write_calibration  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 from edgec import backends  # noqa: E402
 from edgec.compression.accounting import total_macs, weight_bytes  # noqa: E402
@@ -46,13 +47,7 @@ Variant = tuple[str, list[tuple[str, dict]]]
 
 
 def _latency_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+    return 1000 * median_seconds(fn, repeats)
 
 
 def ort_latency(model: onnx.ModelProto, feed: dict[str, np.ndarray], repeats: int) -> float:

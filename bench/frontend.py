@@ -12,17 +12,15 @@ chains of 500 and 5,000 nodes; the ratio of the two times must stay under
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+from timing import median_seconds
 
 from edgec.frontend import load_model
 from edgec.passes import make_spec, run_passes
@@ -33,15 +31,6 @@ MODELS = {
     "yolox_det.onnx": {},
 }
 MAX_SCALING = 15.0
-
-
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def compile_once(path: Path, shapes: dict[str, tuple[int, ...]]) -> None:
@@ -88,8 +77,8 @@ def bench_models(models_dir: Path, repeat: int) -> None:
     print(f"{'model':28} {'edgec s':>9} {'ort s':>9} {'ratio':>7}")
     for name, shapes in MODELS.items():
         path = models_dir / name
-        ours = median_time(lambda p=path, s=shapes: compile_once(p, s), repeat)
-        ref = median_time(lambda p=path: ort_session(p), repeat)
+        ours = median_seconds(lambda p=path, s=shapes: compile_once(p, s), repeat, warmup=False)
+        ref = median_seconds(lambda p=path: ort_session(p), repeat, warmup=False)
         print(f"{name:28} {ours:9.3f} {ref:9.3f} {ours / ref:7.2f}")
 
 
@@ -99,8 +88,8 @@ def bench_scaling(repeat: int) -> float:
         for nodes in (500, 5000):
             path = Path(tmp) / f"chain{nodes}.onnx"
             chain_model(nodes, path)
-            times[nodes] = median_time(lambda p=path: compile_once(p, {}), repeat)
-            ref = median_time(lambda p=path: ort_session(p), repeat)
+            times[nodes] = median_seconds(lambda p=path: compile_once(p, {}), repeat, warmup=False)
+            ref = median_seconds(lambda p=path: ort_session(p), repeat, warmup=False)
             ratio = times[nodes] / ref
             print(f"chain of {nodes:5} nodes: edgec {times[nodes]:.3f} s, ort {ref:.3f} s, ratio {ratio:.2f}")
     scaling = times[5000] / times[500]

@@ -12,7 +12,6 @@ EfficientNet-Lite0 at int8 for rpi4 (target: under 20 s). Never part of the test
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import median_seconds
 
 from edgec.backends.tflite.calibration import representative_inputs, stored_feeds
 from edgec.backends.tflite.converter import Recipe, convert, import_tensorflow
@@ -33,16 +33,6 @@ MODELS = {
     "ppocr_mobile_v2_cls": {"x": (1, 3, 48, 192)},
     "yolox_det": {},
 }
-
-
-def median_seconds(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_model(path: Path, shapes: dict, repeat: int, int8: bool) -> None:

@@ -7,7 +7,7 @@ import pytest
 from helpers import Builder, ops
 
 from edgec.errors import VerificationError
-from edgec.ir import Layout, Op, verify
+from edgec.ir import Graph, Layout, Op, verify
 
 
 def _uses(value):
@@ -162,3 +162,14 @@ def test_remove_value_refuses_a_value_in_use():
         graph.remove_value(graph.outputs[0])
     graph.remove_value(b.const("unused", [0.0]))
     assert "unused" not in graph.values
+
+
+def test_computed_input_names_the_first_non_constant_input():
+    graph = Graph("g")
+    x = graph.add_input("x", np.float32, (2, 3), Layout.NONE)
+    shape = graph.constant("shape", np.array([3, 2], np.int64))
+    out = graph.add_value("y", np.float32, (3, 2))
+    node = graph.add_node(Op.RESHAPE, [x, shape], [out])
+    assert node.computed_input(1) is None
+    assert node.computed_input(1, 0) is x
+    assert node.computed_input(5) is None

@@ -56,7 +56,7 @@ def _is_3d(node: Node) -> bool:
 
 
 def _static(index: int) -> Callable[[Node], bool]:
-    return lambda node: node.input(index) is None or node.input(index).is_constant
+    return lambda node: node.computed_input(index) is None
 
 
 def _simple_resize(node: Node) -> bool:
@@ -95,7 +95,7 @@ SUPPORT: dict[Op, Sequence[Check]] = {
     Op.AVERAGE_POOL: (_NOT_GPU_3D,),
     Op.BATCH_NORMALIZATION: (
         require(
-            lambda n: all(v is None or v.is_constant for v in n.inputs[1:]),
+            lambda n: n.computed_input(*range(1, len(n.inputs))) is None,
             "BatchNormalization converts only with static scale/bias/mean/var",
         ),
     ),

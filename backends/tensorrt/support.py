@@ -85,10 +85,8 @@ def _layer_norm(node: Node, stack: Stack) -> str | None:
 def _constant_inputs(*indices: int, what: str) -> Check:
     # REFERENCE A7: Slice/Squeeze axes initializers, Unsqueeze axes constant, Pad axes initializer.
     def check(node: Node, stack: Stack) -> str | None:
-        for i in indices:
-            value = node.input(i)
-            if value is not None and not value.is_constant:
-                return f"TensorRT's parser needs {node.op.value}'s {what} as constants"
+        if node.computed_input(*indices) is not None:
+            return f"TensorRT's parser needs {node.op.value}'s {what} as constants"
         return None
 
     return check

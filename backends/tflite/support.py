@@ -28,11 +28,11 @@ from edgec.passes.layout import stored_shape
 
 def _constant_inputs(*indexes: int) -> Callable[[Node], str | None]:
     def check(node: Node) -> str | None:
-        for index in indexes:
-            value = node.input(index)
-            if value is not None and not value.is_constant:
-                return f"input {index} ('{value.name}') must be a constant for TFLite's kernels"
-        return None
+        value = node.computed_input(*indexes)
+        if value is None:
+            return None
+        index = next(i for i in indexes if node.input(i) is value)
+        return f"input {index} ('{value.name}') must be a constant for TFLite's kernels"
 
     return check
 

@@ -94,6 +94,14 @@ class Node:
         value = self.input(index)
         return value.data if value is not None else None
 
+    def computed_input(self, *indices: int) -> Value | None:
+        """The first input among ``indices`` that is present and not a constant (None: all static)."""
+        for index in indices:
+            value = self.input(index)
+            if value is not None and not value.is_constant:
+                return value
+        return None
+
     @property
     def output(self) -> Value:
         return self.outputs[0]

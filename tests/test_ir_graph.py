@@ -96,6 +96,21 @@ def test_bypass_redirects_then_removes():
     verify(graph)
 
 
+def test_rename_value_moves_the_name_and_refuses_a_taken_one():
+    b = Builder()
+    x = b.input("x", (2,))
+    out = b.node(Op.NEG, [x], name="out")
+    graph = b.output(out)
+
+    graph.rename_value(out, "renamed")
+
+    assert graph.values["renamed"] is out and "out" not in graph.values and graph.outputs == [out]
+    with pytest.raises(VerificationError, match="'x' is already taken"):
+        graph.rename_value(out, "x")
+    assert out.name == "renamed"
+    verify(graph)
+
+
 def test_make_node_copies_dtype_shape_layout_and_inserts_before():
     b = Builder()
     x = b.input("x", (1, 2, 3, 3))

@@ -148,6 +148,28 @@ def test_all_placement_and_float_layers():
     assert conv.inputs[0].name == "x" and conv.inputs[1].is_constant and conv.inputs[1].dtype == np.float32
 
 
+def test_integer_only_placement_quantizes_the_outputs_with_headroom():
+    """Placement "all": the output keeps its name behind a Q/DQ pair, over 1.5x what calibration saw."""
+    graph = residual_graph()
+    data = dataset(graph)
+    calibration = calibrate(graph, data, CalibrationConfig(method="percentile"), TFLITE_SCHEME)
+    output = graph.outputs[0]
+    stats = calibration.statistics.tensors[output.name]
+    low, high = calibration.ranges[output.name]
+    assert (low, high) == pytest.approx((1.5 * stats.minimum, 1.5 * stats.maximum))
+    qdq = quantize_qdq(graph, placement="all")
+    verify(qdq)
+    assert qdq.outputs[0].name == output.name
+    assert qdq.outputs[0].producer.op is Op.DEQUANTIZE_LINEAR
+    assert qdq.values[f"{output.name}_float"].producer.op is Op.GEMM
+    # Every output value is a step of the output's int8 grid.
+    codes = run_dataset(qdq, data)[output.name] / float(output.quant.scale) + int(output.quant.zero_point)
+    np.testing.assert_allclose(codes, np.round(codes), atol=1e-3)
+    # TensorRT leaves the outputs in float: the same graph calibrated for it ends in the Gemm.
+    calibrate(graph, data, CalibrationConfig(method="percentile"), TENSORRT_SCHEME)
+    assert quantize_qdq(graph).outputs[0].producer.op is Op.GEMM
+
+
 def test_asymmetric_scheme_gives_zero_points():
     graph = residual_graph()
     calibrate(

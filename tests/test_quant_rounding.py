@@ -13,6 +13,9 @@ from edgec.cli import main
 from edgec.compression.layers import layer_patches
 from edgec.ir import Graph, Op, verify
 from edgec.quantization import (
+    SNPE_SCHEME,
+    TENSORRT_SCHEME,
+    TFLITE_SCHEME,
     CalibrationConfig,
     Dataset,
     bias_corrections,
@@ -20,6 +23,7 @@ from edgec.quantization import (
     quantize_qdq,
     run_dataset,
 )
+from edgec.quantization.build import QuantizationOptions
 from edgec.quantization.metrics import compare_outputs
 from edgec.quantization.rounding import gptq_rounding
 from edgec.quantization.scheme import quantize_array
@@ -123,3 +127,19 @@ def test_digits_int8_with_reconstruct_loses_at_most_half_a_point(tmp_path):
     assert quantization["calibration"]["reconstruct"] is True
     metrics = quantization["metrics"]["outputs"]["logits"]
     assert metrics["reference_accuracy"] - metrics["accuracy"] <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("scheme", "flags", "expected"),
+    [
+        (TENSORRT_SCHEME, {}, (True, False)),
+        (TFLITE_SCHEME, {}, (False, True)),
+        (SNPE_SCHEME, {}, (False, True)),
+        (TFLITE_SCHEME, {"reconstruct": True}, (True, False)),
+        (TENSORRT_SCHEME, {"reconstruct": False}, (False, True)),
+        (TENSORRT_SCHEME, {"bias_correction": True}, (True, True)),
+    ],
+)
+def test_gptq_is_the_default_where_the_artifact_keeps_edgecs_weights(scheme, flags, expected):
+    """(reconstruct, bias correction): GPTQ where edgec's int8 weights ship, bias correction otherwise."""
+    assert QuantizationOptions(**flags).resolved_rounding(scheme) == expected

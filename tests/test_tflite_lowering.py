@@ -7,6 +7,7 @@ import pytest
 from helpers import Builder, random_feeds
 
 from edgec.backends.tflite.converter import Recipe, convert
+from edgec.backends.tflite.delegation import xnnpack_delegation
 from edgec.backends.tflite.flatbuffer import read_model
 from edgec.backends.tflite.runner import LiteRTRunner
 from edgec.ir import Graph, Op
@@ -14,11 +15,11 @@ from edgec.passes import make_spec, run_passes
 from edgec.runtime import run_graph
 
 
-def _convert(graph: Graph, io_layout: str = "nhwc") -> tuple[bytes, dict, dict]:
+def _convert(graph: Graph, io_layout: str = "nhwc", runtime: str = "xnnpack") -> tuple[bytes, dict, dict]:
     feeds = random_feeds(graph)
     expected = run_graph(graph, feeds)
     run_passes(graph, [make_spec("layout", {"io_layout": io_layout})])
-    data = convert(graph, Recipe("fp32"), None, "test")
+    data = convert(graph, Recipe("fp32", runtime=runtime), None, "test")
     return data, LiteRTRunner(data, graph)(feeds), expected
 
 
@@ -104,8 +105,56 @@ def test_axis_ops_in_nhwc_and_two_outputs_in_order():
     data, got, expected = _convert(_axis_ops())
     _assert_close(got, expected)
     names = read_model(data).op_names()
-    assert "RESIZE_NEAREST_NEIGHBOR" in names and "SOFTMAX" in names
+    # Nearest upsampling by 2 as XNNPACK takes it (it has no RESIZE_NEAREST_NEIGHBOR).
+    assert "DEPTH_TO_SPACE" in names and "RESIZE_NEAREST_NEIGHBOR" not in names and "SOFTMAX" in names
     assert names.count("TRANSPOSE") == 1  # only before the reshape that mixes channels and pixels
+    assert xnnpack_delegation(data).left_out == ()
+
+
+def test_other_runtimes_keep_the_native_resize():
+    data, got, expected = _convert(_axis_ops(), runtime="edgetpu")
+    _assert_close(got, expected)
+    assert "RESIZE_NEAREST_NEIGHBOR" in read_model(data).op_names()
+
+
+def _focus() -> Graph:
+    """YOLOX's stem: the four (row, column) phases of every second pixel side by side, then a conv;
+    beside it a step-2 slice of an odd axis (7 columns), which has no unit-stride form."""
+    b = Builder()
+    x = b.input("x", (1, 3, 8, 8))
+    odd = b.input("odd", (1, 2, 5, 7))
+
+    def every_second(source, start: int, axis: int):
+        bounds = [np.array([v], np.int64) for v in (start, 100, axis, 2)]
+        shape = list(source.shape)
+        shape[axis] //= 2
+        return b.node(Op.SLICE, [source, *(b.const("i", v) for v in bounds)], shape)
+
+    rows = [every_second(x, start, 2) for start in (0, 1)]
+    phases = [every_second(r, start, 3) for start in (0, 1) for r in rows]
+    stem = b.node(Op.CONCAT, phases, (1, 12, 4, 4), axis=1)
+    b.output(b.conv(stem, 8, activation=Op.SILU, activation_attrs={}), every_second(odd, 1, 3))
+    return b.graph
+
+
+def test_strided_slices_become_unit_stride_slices_xnnpack_takes():
+    data, got, expected = _convert(_focus())
+    _assert_close(got, expected)
+    names = read_model(data).op_names()
+    assert names.count("STRIDED_SLICE") == 1  # the odd axis only
+    assert xnnpack_delegation(data).left_out == ("STRIDED_SLICE",)
+
+
+def test_hard_sigmoid_is_relu6_and_a_rescale():
+    b = Builder()
+    x = b.input("x", (1, 4, 6, 6))
+    gate = b.conv(x, 4, kernel=1, activation=Op.HARD_SIGMOID, activation_attrs={"alpha": 0.2, "beta": 0.5})
+    alone = b.node(Op.HARD_SIGMOID, [b.node(Op.ADD, [x, gate])], alpha=1 / 6, beta=0.5)
+    b.output(b.node(Op.MUL, [x, alone]))
+    data, got, expected = _convert(b.graph)
+    _assert_close(got, expected)
+    names = read_model(data).op_names()
+    assert "MINIMUM" not in names and "RELU6" not in names  # RELU6 fused into the CONV_2D and the ADD
 
 
 def test_nchw_io_layout_adds_transposes_at_the_edges_only():

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 from edgec.backends.tflite.backend import BACKEND
 from edgec.backends.tflite.converter import Recipe, convert
 from edgec.backends.tflite.flatbuffer import read_model
-from edgec.backends.tflite.quantization import activation_scales, engine_params, fake_quant_ranges
+from edgec.backends.tflite.lowering import scope_of_tensor
+from edgec.backends.tflite.quantization import (
+    activation_scales,
+    engine_params,
+    fake_quant_ranges,
+    with_rounded_weights,
+)
 from edgec.frontend import load_model
 from edgec.ir import Graph, Op
 from edgec.passes import make_spec, run_passes
@@ -26,6 +33,7 @@ from edgec.quantization import (
     cache_scales,
     calibrate,
     collect_statistics,
+    gptq_rounding,
     parse_cache,
     quantize_qdq,
     version_int,
@@ -42,9 +50,12 @@ MINMAX = CalibrationConfig(method="minmax", bias_correction=False)
 def ppocr(shared_models) -> tuple[Graph, Statistics]:
     graph = load_model(shared_models / "ppocr_mobile_v2_cls.onnx", PPOCR_SHAPE, default_batch=1)
     run_passes(graph, [make_spec("cleanup"), make_spec("unfuse-activation"), make_spec("layout")])
+    return graph, collect_statistics(graph, _uniform(), histograms=False)
+
+
+def _uniform() -> Dataset:
     rng = np.random.default_rng(0)
-    data = Dataset({"x": rng.uniform(-1.0, 1.0, (8, 1, 3, 48, 192)).astype(np.float32)}, "uniform")
-    return graph, collect_statistics(graph, data, histograms=False)
+    return Dataset({"x": rng.uniform(-1.0, 1.0, (8, 1, 3, 48, 192)).astype(np.float32)}, "uniform")
 
 
 def _qdq_scales(qdq: Graph) -> dict[str, float]:
@@ -111,3 +122,43 @@ def test_integer_only_targets_get_no_float_layers():
         assert not scheme.symmetric and scheme.placement == "all"
         integer_only = bool(target.hardware.get("integer_only", False))
         assert (scheme.float_fallback is None) == integer_only, name
+
+
+def _tflite_weights(model: bytes, graph: Graph) -> dict[str, np.ndarray]:
+    """Layer name -> the per-channel int8 weights of a .tflite made from ``graph``, in the weight's
+    own (IR) layout."""
+    interpreter = Interpreter(model_content=model)
+    weights = {}
+    for detail in interpreter.get_tensor_details():
+        scope = scope_of_tensor(detail["name"])
+        per_channel = len(detail["quantization_parameters"]["scales"]) > 1
+        if scope is None or scope[0] != "n" or not per_channel or detail["dtype"] != np.int8:
+            continue
+        node, data = graph.nodes[scope[1]], interpreter.get_tensor(detail["index"])
+        if node.op is Op.GEMM:
+            weights[node.name] = data if node.attrs["transB"] else data.T
+        elif node.attrs["group"] == 1:
+            weights[node.name] = data.transpose(0, 3, 1, 2)  # OHWI -> OIHW
+        else:
+            weights[node.name] = data.transpose(3, 0, 1, 2)  # 1HWC -> C1HW
+    return weights
+
+
+def test_gptq_weights_reach_the_tflite_unchanged(ppocr):
+    """With ``q * scale`` as weights, the converter's per-channel rounding (scale = max|w| / 127)
+    gives back the GPTQ integers ``q`` in every channel that keeps a +-127 entry."""
+    graph, statistics = ppocr
+    tflite = calibrate(graph, statistics, MINMAX, TFLITE_SCHEME)
+    rounded = gptq_rounding(graph, _uniform())
+    assert rounded
+    converted = with_rounded_weights(graph, rounded)
+    model = convert(converted, Recipe("int8"), None, "test", fake_quant_ranges(graph, tflite))
+    weights = _tflite_weights(model, graph)
+    assert set(rounded) <= set(weights)
+    checked = 0
+    for name, ints in rounded.items():
+        rows = ints.reshape(ints.shape[0], -1)
+        full = np.abs(rows).max(axis=1) == 127
+        np.testing.assert_array_equal(weights[name].reshape(rows.shape)[full], rows[full], err_msg=name)
+        checked += int(full.sum())
+    assert checked > 0.9 * sum(ints.shape[0] for ints in rounded.values())

@@ -20,7 +20,12 @@ from edgec.backends.tflite import micro
 from edgec.backends.tflite.calibration import dataset_feeds, representative_inputs, stored_feeds
 from edgec.backends.tflite.converter import Calibration, Recipe, convert
 from edgec.backends.tflite.flatbuffer import TfliteModel, read_model
-from edgec.backends.tflite.quantization import Range, fake_quant_ranges, tflite_scheme
+from edgec.backends.tflite.quantization import (
+    Range,
+    fake_quant_ranges,
+    tflite_scheme,
+    with_rounded_weights,
+)
 from edgec.backends.tflite.runner import LiteRTRunner, Port
 from edgec.backends.tflite.support import edgetpu_partition_end, gpu_fallbacks, lowering_problems
 from edgec.ir.graph import Graph, QuantParams, Value
@@ -39,7 +44,7 @@ CALIBRATED = ("int8", "int16x8")
 def recipe_for(target: Target, precision: str) -> Recipe:
     integer_only = bool(target.hardware.get("integer_only", False))
     io_dtype = str(target.hardware.get("io_dtype", "int8")) if integer_only else "float32"
-    return Recipe(precision, integer_only, io_dtype)
+    return Recipe(precision, integer_only, io_dtype, str(target.hardware.get("runtime", "xnnpack")))
 
 
 class TFLiteBackend:
@@ -66,8 +71,13 @@ class TFLiteBackend:
             micro.check_flash_early(graph, hardware, where)
         calibration, ranges, calibration_source = self._calibration(graph, request)
         quantized: QuantizationResult | None = request.options.get("quantization")
-        float_layers = list(quantized.float_layers) if quantized is not None and ranges else []
-        data = convert(graph, recipe, calibration, where, ranges, float_layers)
+        float_layers: list[str] = []
+        converted = graph
+        if quantized is not None and ranges:
+            # The engine's float layers and GPTQ weights reach the converter with its ranges.
+            float_layers = list(quantized.float_layers)
+            converted = with_rounded_weights(graph, quantized.rounded, float_layers)
+        data = convert(converted, recipe, calibration, where, ranges, float_layers)
         (out_dir / MODEL_FILE).write_bytes(data)
         model = read_model(data)
         metadata: dict[str, Any] = {

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgec.backends.tflite.lowering import Lowering, scope_name
+from edgec.backends.tflite.support import precision_problems
 from edgec.errors import UnsupportedOpError
 from edgec.ir.graph import Graph
 from edgec.passes.layout import stored_shape
@@ -26,11 +27,14 @@ Calibration = Callable[[], Iterable[Sequence[np.ndarray]]]
 
 @dataclass(frozen=True)
 class Recipe:
-    """How to quantize: the precision, and for int8 whether everything must be integer."""
+    """How to quantize (the precision, and for int8 whether everything must be integer) and
+    which runtime runs the model (the target's ``hardware.runtime``: the lowering picks the
+    forms XNNPACK delegates when it is ``xnnpack``)."""
 
     precision: str
     integer_only: bool = False
     io_dtype: str = "float32"
+    runtime: str = "xnnpack"
 
 
 def import_tensorflow() -> Any:
@@ -47,16 +51,17 @@ def trace(
     graph: Graph,
     fake_quant: Mapping[str, tuple[float, float]] | None = None,
     float_layers: Collection[str] = (),
+    xnnpack: bool = True,
 ) -> Any:
     """The graph as a TF concrete function over inputs in their stored order (``Lowering``'s
-    ``fake_quant``: ranges of values to quantize)."""
+    ``fake_quant``: ranges of values to quantize; ``xnnpack``: pick XNNPACK-delegated forms)."""
     specs = [
         tf.TensorSpec(stored_shape(v), tf.as_dtype(v.dtype), name=f"input_{i}")
         for i, v in enumerate(graph.inputs)
     ]
 
     def model(*args: Any) -> list[Any]:
-        ctx = Lowering(tf, fake_quant, float_layers)
+        ctx = Lowering(tf, fake_quant, float_layers, xnnpack)
         for i, (value, arg) in enumerate(zip(graph.inputs, args, strict=True)):
             with tf.name_scope(scope_name("i", i)):
                 ctx.bind(value, arg)
@@ -113,11 +118,19 @@ def convert(
     the converter's own calibration on ``calibration``'s samples. With ranges, the nodes named in
     ``float_layers`` stay in float.
     """
+    refused = precision_problems(graph, recipe.precision)
+    if refused:
+        raise UnsupportedOpError(
+            f"{where}: cannot convert at {recipe.precision}: "
+            + "; ".join(f"{u.op} node '{u.node}': {u.reason}" for u in refused)
+            + "."
+        )
     tf = import_tensorflow()
     from tensorflow.lite.python.convert import ConverterError
 
     ranged = bool(ranges) and recipe.precision == "int8"
-    function = trace(tf, graph, ranges if ranged else None, float_layers if ranged else ())
+    xnnpack = recipe.runtime == "xnnpack"
+    function = trace(tf, graph, ranges if ranged else None, float_layers if ranged else (), xnnpack)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
     _configure(tf, converter, recipe, calibration, ranged)
     try:

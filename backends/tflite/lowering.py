@@ -7,7 +7,8 @@ these functions only read it. TensorFlow's converter then turns the traced
 ops into native TFLite ops: conv + bias + ReLU/ReLU6 into one fused
 CONV_2D, ``depthwise_conv2d`` into DEPTHWISE_CONV_2D, ``x * relu6(x + 3) / 6``
 into HARD_SWISH, ``x * sigmoid(x)`` into LOGISTIC + MUL (TFLite has no SiLU
-op), matmul with constant weights into FULLY_CONNECTED.
+op), matmul with constant weights into FULLY_CONNECTED. When the runtime is
+XNNPACK, ops it would not delegate take the forms of ``edgec.backends.tflite.xnnpack``.
 
 TensorFlow is passed in (``ctx.tf``): it is imported only when a TFLite
 build runs.
@@ -20,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from edgec.backends.tflite import xnnpack as delegated
+from edgec.backends.tflite.lowering_sequence import SEQUENCE_LOWERING
 from edgec.ir.graph import Node, Value
 from edgec.ir.ops import Op
 from edgec.passes.layout import is_noop_transpose, stored_axis, stored_perm, stored_shape, stored_transpose
@@ -33,7 +36,8 @@ class Lowering:
     ``fake_quant`` maps value names to (min, max): each such value passes
     through a FakeQuant op with that range, which TFLite's converter turns
     into the tensor's quantization parameters (scale ``(max - min) / 255``);
-    the nodes named in ``float_layers`` read their inputs without them.
+    the nodes named in ``float_layers`` read their inputs without them. ``xnnpack``: the
+    runtime is XNNPACK, so ops take forms it delegates.
     """
 
     def __init__(
@@ -41,23 +45,36 @@ class Lowering:
         tf: Any,
         fake_quant: Mapping[str, tuple[float, float]] | None = None,
         float_layers: Collection[str] = (),
+        xnnpack: bool = True,
     ) -> None:
         self.tf = tf
         self.tensors: dict[str, Tensor] = {}
         self.fake_quant = dict(fake_quant or {})
         self.float_layers = frozenset(float_layers)
+        self.xnnpack = xnnpack
         self.raw: dict[str, Tensor] = {}
         self.lowered: list[Node] = []
         self.reading_raw = False
 
-    def fake_quantized(self, value: Value, tensor: Tensor) -> Tensor:
-        """``tensor`` through a FakeQuant op with ``value``'s range, if ``value`` has one."""
+    def fake_quantized(self, value: Value, tensor: Tensor, factor: float = 1.0) -> Tensor:
+        """``tensor`` through a FakeQuant op with ``value``'s range times ``factor``, if ``value``
+        has a range."""
         bounds = self.fake_quant.get(value.name)
         if bounds is None:
             return tensor
+        return self.fake_quant_range(tensor, (bounds[0] * factor, bounds[1] * factor))
+
+    def fake_quant_range(self, tensor: Tensor, bounds: tuple[float, float]) -> Tensor:
+        """``tensor`` through a FakeQuant op over ``bounds`` (8 bits, the converter's int8 range)."""
         return self.tf.quantization.fake_quant_with_min_max_args(
             tensor, min=bounds[0], max=bounds[1], num_bits=8, narrow_range=False
         )
+
+    def integer(self, node: Node) -> bool:
+        """Whether ``node`` runs on int8 kernels with ranges known here: no float layer, and its
+        output and computed inputs all have ranges."""
+        values = [node.output, *(v for v in node.inputs if v is not None and v.data is None)]
+        return node.name not in self.float_layers and all(v.name in self.fake_quant for v in values)
 
     def bind(self, value: Value, tensor: Tensor) -> None:
         """Record ``tensor`` as ``value``'s (through its FakeQuant op, see ``fake_quantized``)."""
@@ -129,8 +146,10 @@ def activation(ctx: Lowering, x: Tensor, op: Op, attrs: dict[str, Any], bounds: 
     if op is Op.HARD_SWISH:
         return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
     if op is Op.HARD_SIGMOID:
+        # clip(a * x + b, 0, 1) as relu6(6a * x + 6b) / 6: RELU6 fuses into the ADD, and MINIMUM
+        # (the clip's top) has no int8 kernel in XNNPACK.
         alpha, beta = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
-        return tf.minimum(tf.nn.relu(x * np.float32(alpha) + np.float32(beta)), 1.0)
+        return tf.nn.relu6(x * np.float32(6 * alpha) + np.float32(6 * beta)) * (1.0 / 6.0)
     if op is Op.SILU:
         return x * tf.math.sigmoid(x)
     if op is Op.SIGMOID:
@@ -156,6 +175,8 @@ def _fused(ctx: Lowering, node: Node, y: Tensor) -> Tensor:
 
 def _unary_activation(ctx: Lowering, node: Node) -> list[Tensor]:
     x = ctx.get(node.inputs[0])
+    if node.op is Op.HARD_SWISH and ctx.xnnpack and ctx.integer(node):
+        return [delegated.hard_swish_in_steps(ctx, node, x)]
     bounds = (None, None)
     if node.op is Op.CLIP:
         low, high = node.const_input(1), node.const_input(2)
@@ -224,19 +245,22 @@ def _conv(ctx: Lowering, node: Node) -> list[Tensor]:
     if bias is not None:
         y = tf.nn.bias_add(y, bias)
     if node.attrs.get("activation") is Op.HARD_SIGMOID:
-        # relu(y) takes the output's range: clipping it at the range's top is the minimum's own job.
-        return [tf.minimum(ctx.fake_quantized(node.output, tf.nn.relu(y)), 1.0)]
+        # y is six times the HardSigmoid's input: relu6(y) (fused into the convolution) has six times
+        # the output's range, and the MUL by 1/6 rescales exactly.
+        return [ctx.fake_quantized(node.output, tf.nn.relu6(y), factor=6.0) * (1.0 / 6.0)]
     return [_fused(ctx, node, y)]
 
 
 def _folded_hard_sigmoid(node: Node) -> tuple[np.ndarray, np.ndarray | None]:
-    """Conv weight and bias; a fused HardSigmoid's alpha and beta folded in (leaving clip(y, 0, 1))."""
+    """Conv weight and bias; a fused HardSigmoid's 6 * alpha and 6 * beta folded in (leaving
+    clip(y, 0, 6) / 6, which is relu6(y) / 6)."""
     weight, bias = node.const_input(1), node.const_input(2)
     assert weight is not None
     if node.attrs.get("activation") is not Op.HARD_SIGMOID:
         return weight, bias
     extra = node.attrs.get("activation_attrs") or {}
-    alpha, beta = np.float32(extra.get("alpha", 0.2)), np.float32(extra.get("beta", 0.5))
+    alpha = np.float32(6.0 * extra.get("alpha", 0.2))
+    beta = np.float32(6.0 * extra.get("beta", 0.5))
     base = np.zeros(weight.shape[0], np.float32) if bias is None else bias
     return (weight * alpha).astype(np.float32), (base * alpha + beta).astype(np.float32)
 
@@ -377,11 +401,18 @@ def _slice(ctx: Lowering, node: Node) -> list[Tensor]:
     axes = list(range(len(starts))) if axes is None else [int(a) % rank for a in axes]
     steps = node.const_input(4)
     steps = [1] * len(axes) if steps is None else [int(s) for s in steps]
+    x, shape = ctx.get(source), list(stored_shape(source))
     index = [slice(None)] * rank
     for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
         lo, hi, st = slice(int(start), int(end), step).indices(source.shape[axis])
-        index[stored_axis(source, axis)] = slice(lo, hi if hi >= 0 else None, st)
-    return [ctx.get(source)[tuple(index)]]
+        stored = stored_axis(source, axis)
+        if ctx.xnnpack and st > 1 and shape[stored] % st == 0:
+            count = len(range(lo, hi, st))
+            x = delegated.every_nth(ctx.tf, x, shape, stored, lo, count, st)
+            shape[stored] = count
+        else:
+            index[stored] = slice(lo, hi if hi >= 0 else None, st)
+    return [x[tuple(index)] if any(i != slice(None) for i in index) else x]
 
 
 def _reduce(ctx: Lowering, node: Node) -> list[Tensor]:
@@ -417,10 +448,15 @@ def _pad(ctx: Lowering, node: Node) -> list[Tensor]:
 
 def _resize(ctx: Lowering, node: Node) -> list[Tensor]:
     tf = ctx.tf
+    source = node.inputs[0]
+    assert source is not None
     size = list(node.output.shape[2:4]) if node.output.shape is not None else []
-    x = ctx.get(node.inputs[0])
+    x = ctx.get(source)
     transform = node.attrs.get("coordinate_transformation_mode", "half_pixel")
     if node.attrs.get("mode", "nearest") == "nearest":
+        factor = delegated.upsample_factor(stored_shape(source), stored_shape(node.output))
+        if ctx.xnnpack and factor is not None:
+            return [delegated.nearest_upsample(ctx, node, x, factor)]
         return [
             tf.compat.v1.image.resize_nearest_neighbor(
                 x, size, align_corners=transform == "align_corners", half_pixel_centers=False
@@ -496,4 +532,5 @@ LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {
     **{op: _unary_activation for op in (Op.RELU, Op.CLIP, Op.HARD_SWISH, Op.HARD_SIGMOID, Op.SILU)},
     **{op: _unary_activation for op in (Op.SIGMOID, Op.TANH, Op.LEAKY_RELU, Op.ELU, Op.GELU)},
     **_unary_table(),
+    **SEQUENCE_LOWERING,
 }

@@ -9,14 +9,23 @@ quantization parameters (scale ``(max - min) / 255``, zero point
 already nudged so 0.0 is exact (``[(qmin - zp) * scale, (qmax - zp) * scale]``),
 so TensorFlow's own nudging leaves them unchanged and the .tflite's scales and
 zero points are the engine's (except where TFLite fixes them: ``TFLITE_DECIDES``).
+Graph outputs included: an int8 .tflite ends in an int8 tensor, and the
+engine gives outputs a range with headroom under this scheme
+(``edgec.quantization.calibration.output_params``) and simulates them quantized.
 Weights carry no FakeQuant: the converter quantizes them per channel,
 symmetric, from their largest magnitude, which is the engine's rule too.
+GPTQ-rounded layers (``QuantizationResult.rounded``) reach it as ``q * scale``
+(``with_rounded_weights``): rounding those again gives back ``q`` wherever a
+channel keeps a +-127 entry, so the .tflite holds the engine's integers.
 Layers the engine kept in float (mixed precision, only on targets with float
 fallback) read their inputs from before the producers' FakeQuant ops, as the
 engine's simulation does, so the converter leaves them in float.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -25,6 +34,7 @@ from edgec.backends.tflite.lowering import scope_of_tensor
 from edgec.ir.graph import Graph, QuantParams
 from edgec.ir.ops import Op
 from edgec.quantization.calibration import Calibration
+from edgec.quantization.qdq import clone_graph
 from edgec.quantization.scheme import (
     TFLITE_SCHEME,
     QuantScheme,
@@ -63,7 +73,7 @@ TFLITE_DECIDES = frozenset(
 def tflite_scheme(target: Target) -> QuantScheme:
     """TFLite's scheme (REFERENCE C1); float fallback in fp32 unless the target is integer-only."""
     if target.hardware.get("integer_only", False):
-        return QuantScheme(symmetric=False, placement="all", float_fallback=None)
+        return replace(TFLITE_SCHEME, float_fallback=None)
     return TFLITE_SCHEME
 
 
@@ -92,6 +102,29 @@ def fake_quant_ranges(graph: Graph, calibration: Calibration) -> dict[str, Range
         for name in calibration.ranges
         if name not in skipped
     }
+
+
+def with_rounded_weights(
+    graph: Graph, rounded: Mapping[str, np.ndarray], float_layers: Collection[str] = ()
+) -> Graph:
+    """``graph``, or a copy whose layers in ``rounded`` (but not in ``float_layers``) have the
+    weights ``q * scale``: the GPTQ integers ``q`` dequantized with the weight's per-channel scales."""
+    layers = set(rounded) - set(float_layers)
+    if not layers:
+        return graph
+    copy = clone_graph(graph)
+    for node in copy.nodes:
+        if node.name not in layers:
+            continue
+        weight = node.inputs[1]
+        assert weight is not None and weight.data is not None and weight.quant is not None
+        scale = np.asarray(weight.quant.scale, np.float32)
+        if weight.quant.axis is not None and scale.ndim == 1:
+            shape = [1] * weight.data.ndim
+            shape[weight.quant.axis] = -1
+            scale = scale.reshape(shape)
+        weight.data = (rounded[node.name].astype(np.float32) * scale).astype(np.float32)
+    return copy
 
 
 def activation_scales(model: bytes, graph: Graph) -> dict[str, tuple[float, int]]:

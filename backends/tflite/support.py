@@ -19,6 +19,7 @@ from typing import Any
 
 from edgec.backends import Unsupported
 from edgec.backends.tflite.lowering import LOWERING, tf_padding
+from edgec.backends.tflite.lowering_sequence import lstm_check
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
 from edgec.passes.layout import stored_shape
@@ -135,7 +136,29 @@ LOWERING_CHECKS: dict[Op, Callable[[Node], str | None]] = {
     Op.REDUCE_SUM: _constant_inputs(1),
     Op.CLIP: _constant_inputs(1, 2),
     Op.BATCH_NORMALIZATION: _constant_inputs(1, 2, 3, 4),
+    Op.LSTM: lstm_check,
 }
+
+# (op, precision) the lowering converts but refuses, with why. The LSTM lowering unrolls the steps
+# into FULLY_CONNECTED/LOGISTIC/TANH/MUL ops; at full-integer int8 every gate and cell state is an
+# int8 tensor of its own (TFLite's fused LSTM kernel, with its 16-bit cell state, is not what the
+# converter makes of plain TF ops), and on the quantization engine's ranges the outputs land at
+# cosine 0.95-0.98 on random inputs.
+PRECISION_LIMITS: dict[tuple[Op, str], str] = {
+    (Op.LSTM, "int8"): (
+        "the unrolled LSTM's int8 gates and cell states lose too much accuracy; build it at fp32, fp16 "
+        "or int8-dynamic (int8 weights, float activations) where the target offers them"
+    ),
+}
+
+
+def precision_problems(graph: Graph, precision: str) -> list[Unsupported]:
+    """The nodes the lowering refuses at ``precision`` (``PRECISION_LIMITS``)."""
+    return [
+        Unsupported(node.name, node.op.value, PRECISION_LIMITS[node.op, precision])
+        for node in graph.nodes
+        if (node.op, precision) in PRECISION_LIMITS
+    ]
 
 
 def lowering_problems(graph: Graph) -> list[Unsupported]:
@@ -155,7 +178,9 @@ def lowering_problems(graph: Graph) -> list[Unsupported]:
 
 # IR ops whose TFLite lowering the Edge TPU compiler maps (coral.ai/docs/edgetpu/models-intro op
 # table; REFERENCE C4 quotes its limits). Activations lower to RELU/RELU6/LOGISTIC/TANH/HARD_SWISH,
-# MINIMUM/MAXIMUM and MUL, which are all in that table.
+# MINIMUM/MAXIMUM, ADD and MUL (HardSigmoid: RELU6 and a MUL), which are all in that table; for this
+# runtime the lowering keeps the native ops (no XNNPACK forms, so Resize stays RESIZE_*).
+# LayerNormalization and LSTM (MEAN/RSQRT, unrolled gates) are left out.
 EDGETPU_OPS = frozenset(
     {
         Op.CONV,

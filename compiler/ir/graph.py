@@ -152,6 +152,14 @@ class Graph:
         self.inputs.append(value)
         return value
 
+    def rename_value(self, value: Value, name: str) -> None:
+        """Give ``value`` the unused ``name`` (e.g. to hand a graph output's name to a new value)."""
+        if name in self.values:
+            raise VerificationError(f"value name '{name}' is already taken")
+        del self.values[value.name]
+        value.name = name
+        self.values[name] = value
+
     def remove_value(self, value: Value) -> None:
         if value.uses or value.producer is not None or value in self.outputs or value in self.inputs:
             raise VerificationError(f"value '{value.name}' is still in use and cannot be removed")

@@ -6,8 +6,9 @@ TFLite op whose input is a tensor of its own, which needs its own
 quantization range. Split back out of Conv/ConvTranspose/Gemm, the
 activation's input is an IR value again, so calibration measures it. Kept
 fused: Relu, Clip to [0, 6], [0, inf) or [-1, 1], and HardSigmoid (the
-TFLite lowering folds its slope into the weights, leaving a clip to [0, 1]
-that shares the output's range).
+TFLite lowering folds six times its slope and offset into the weights,
+leaving a RELU6 fused into the convolution and a multiply by 1/6, whose
+ranges follow from the output's).
 """
 
 from __future__ import annotations

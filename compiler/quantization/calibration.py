@@ -37,6 +37,10 @@ from edgec.quantization.scheme import (
     symmetric_scale,
 )
 
+# Graph outputs' range, when the artifact's outputs are quantized: calibration's min/max times this.
+# EfficientNet-Lite0's logits on held-out photographs reach 1.36x the calibration photographs' maximum.
+OUTPUT_HEADROOM = 1.5
+
 
 @dataclass(frozen=True)
 class CalibrationConfig:
@@ -137,6 +141,22 @@ def activation_params(
     return symmetric_params(scale), (-amax, amax)
 
 
+def output_params(stats: TensorStats, scheme: QuantScheme) -> tuple[QuantParams, tuple[float, float]]:
+    """A quantized graph output's parameters: what calibration saw, widened by ``OUTPUT_HEADROOM``.
+
+    Not the method's range: a range fitted to the calibration data (percentile,
+    or the largest of a few samples) clips the largest outputs on other data,
+    and clipped logits tie at the top (EfficientNet-Lite0's int8 .tflite on
+    held-out photographs: 64 % top-1 agreement with percentile's range, 95 %
+    with this). Headroom costs resolution instead; 1.2x to 2x measured alike.
+    """
+    low, high = OUTPUT_HEADROOM * stats.minimum, OUTPUT_HEADROOM * stats.maximum
+    if not scheme.symmetric:
+        return asymmetric_params(low, high, scheme.activation_dtype, scheme.min_range), (low, high)
+    amax = max(abs(low), abs(high))
+    return symmetric_params(symmetric_scale(amax)), (-amax, amax)
+
+
 def weighted_nodes(graph: Graph) -> list[Node]:
     """Conv/ConvTranspose/Gemm/MatMul nodes whose input 1 is a constant float weight."""
     return [
@@ -165,11 +185,16 @@ def calibrate(
     else:
         statistics = data
     ranges = {}
+    # Placement "all": the artifact's outputs are integers too (an int8 .tflite ends in int8).
+    quantized_outputs = {v.name for v in graph.outputs} if scheme.placement == "all" else set()
     for value in activation_values(graph):
         stats = statistics.tensors.get(value.name)
         if stats is None:
             raise ValueError(f"the statistics have no entry for '{value.name}': they come from another graph")
-        value.quant, ranges[value.name] = activation_params(stats, config, scheme)
+        if value.name in quantized_outputs:
+            value.quant, ranges[value.name] = output_params(stats, scheme)
+        else:
+            value.quant, ranges[value.name] = activation_params(stats, config, scheme)
     for node in weighted_nodes(graph):
         weight = node.input(1)
         assert weight is not None

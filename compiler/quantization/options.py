@@ -60,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--bias-correction",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="correct the biases of quantized layers for the mean error of their int8 weights (default on)",
+        default=None,
+        help="correct the biases of quantized layers for the mean error of their int8 weights "
+        "(default: on unless --reconstruct is in effect)",
     )
     group.add_argument(
         "--equalize",
@@ -73,9 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--reconstruct",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=None,
         help="round the int8 weights with GPTQ (error feedback on the calibration data's layer inputs) "
-        "instead of to nearest (default off)",
+        "instead of to nearest (default: on where the artifact keeps edgec's int8 weights: TensorRT, "
+        "onnxruntime; off where the vendor's converter rounds them: TFLite, SNPE)",
     )
 
 

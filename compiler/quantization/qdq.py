@@ -10,7 +10,8 @@ Conv/ConvTranspose/Gemm/MatMul (activations per tensor, weights per
 channel), on the residual inputs of an Add that a weighted layer feeds
 (not on the weighted layer's own output, so TensorRT fuses the Add into
 it), never on the outputs of weighted layers. Placement ``all`` puts a pair
-on every float activation every node reads (integer-only backends). Weights
+on every float activation every node reads and on the graph outputs
+(integer-only backends: their outputs are integers too). Weights
 are stored pre-quantized: an int8 constant and a DequantizeLinear. One pair
 per tensor, shared by all its quantized consumers. Layers named in
 ``float_layers`` read their inputs unquantized.
@@ -103,7 +104,9 @@ class _Inserter:
         self.graph = graph
         self.dequantized: dict[str, Value] = {}
 
-    def _pair(self, source: Value, quantized: Value, params: QuantParams, before: Node, like: Value) -> Value:
+    def _pair(
+        self, source: Value, quantized: Value, params: QuantParams, before: Node | None, like: Value
+    ) -> Value:
         """DequantizeLinear(``quantized``), after QuantizeLinear(``source``) unless it is stored quantized."""
         graph, name = self.graph, like.name
         scale = graph.constant(f"{name}_scale", np.asarray(params.scale, np.float32))
@@ -129,7 +132,7 @@ class _Inserter:
         )
         return out
 
-    def activation(self, value: Value, before: Node) -> Value:
+    def activation(self, value: Value, before: Node | None) -> Value:
         if value.name not in self.dequantized:
             assert value.quant is not None
             quantized = self.graph.add_value(
@@ -181,7 +184,22 @@ def quantize_qdq(
         if node.op in WEIGHTED and weight is not None and weight.is_constant and weight.quant is not None:
             stored = rounded.get(node.name) if rounded else None
             qdq.set_input(node, 1, inserter.weight(weight, node, stored))
+    if placement == "all":
+        _quantize_outputs(qdq, inserter)
     if biases:
         apply_bias_corrections(qdq, biases, skip=float_layers)
     qdq.prune_unused_constants()
     return qdq
+
+
+def _quantize_outputs(graph: Graph, inserter: _Inserter) -> None:
+    """Graph outputs through their Q/DQ pair, under their own names (integer-only artifacts end in
+    integers); the producer's float tensor is renamed ``<name>_float``."""
+    for index, value in enumerate(graph.outputs):
+        if not _quantizable(value) or value.producer is None:
+            continue
+        name = value.name
+        dequantized = inserter.activation(value, None)
+        graph.rename_value(value, graph.unique_name(f"{name}_float"))
+        graph.rename_value(dequantized, name)
+        graph.outputs[index] = dequantized

@@ -101,11 +101,12 @@ def layer_hessians(
             outputs = run(sess, feeds)
             outputs.update(feeds)
             for node in nodes:
-                x = np.asarray(outputs[node.inputs[0].name], np.float64)
+                x = outputs[node.inputs[0].name]
                 total = positions(node, x.shape[0])
                 rows = np.sort(rng.choice(total, min(total, per_sample), replace=False))
-                patches = layer_patches(node, x, rows)
-                gram = 2.0 * np.einsum("gpi,gpj->gij", patches, patches)
+                # float32 products of one sample's few hundred rows; the sum over samples in float64
+                patches = np.ascontiguousarray(layer_patches(node, x, rows), np.float32)
+                gram = 2.0 * (patches.transpose(0, 2, 1) @ patches).astype(np.float64)
                 sums[node.name] = gram if node.name not in sums else sums[node.name] + gram
                 counts[node.name] += len(rows)
             bar.update(1)

@@ -58,12 +58,12 @@ class QuantizationOptions:
     def resolved_rounding(self, scheme: QuantScheme) -> tuple[bool, bool]:
         """(reconstruct, bias_correction): the flags, or the defaults for ``scheme``.
 
-        GPTQ rounding is on where the artifact keeps edgec's int8 weights (bench/quantization.py,
-        TensorRT scheme: EfficientNet-Lite0's top-1 agreement 89.5 -> 96.5 % with percentile
-        ranges); bias correction is on when GPTQ is off (89.5 -> 93.0 %), and off after GPTQ,
+        GPTQ rounding per ``scheme.reconstruct_by_default`` (bench/quantization.py, TensorRT
+        scheme: EfficientNet-Lite0's top-1 agreement 89.5 -> 96.5 % with percentile ranges);
+        bias correction is on when GPTQ is off (89.5 -> 93.0 %), and off after GPTQ,
         which already fits each layer's outputs and after which it lowered top-1 for every method.
         """
-        reconstruct = scheme.stores_weights if self.reconstruct is None else self.reconstruct
+        reconstruct = scheme.reconstruct_by_default if self.reconstruct is None else self.reconstruct
         bias = not reconstruct if self.bias_correction is None else self.bias_correction
         return reconstruct, bias
 

@@ -76,8 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="round the int8 weights with GPTQ (error feedback on the calibration data's layer inputs) "
-        "instead of to nearest (default: on where the artifact keeps edgec's int8 weights: TensorRT, "
-        "onnxruntime; off where the vendor's converter rounds them: TFLite, SNPE)",
+        "instead of to nearest (default: on for TensorRT and onnxruntime; off for SNPE, whose converter "
+        "rounds the weights, and TFLite, for build time)",
     )
 
 

@@ -45,9 +45,9 @@ class QuantScheme:
     placement: Placement = "tensorrt"
     float_fallback: str | None = "fp32"
     min_range: float = field(default=0.0, metadata={"help": "asymmetric: least high - low (SNPE B3: 0.01)"})
-    stores_weights: bool = field(
+    reconstruct_by_default: bool = field(
         default=True,
-        metadata={"help": "the artifact keeps edgec's int8 weights (False: the vendor's converter rounds)"},
+        metadata={"help": "GPTQ rounding unless asked not to (False where the converter rounds weights)"},
     )
 
     def __post_init__(self) -> None:
@@ -67,16 +67,16 @@ class QuantScheme:
             "power_of_two_scales": self.power_of_two,
             "placement": self.placement,
             "float_fallback": self.float_fallback,
-            "weights_rounded_by": "edgec" if self.stores_weights else "the vendor's converter",
             **({"min_range": self.min_range} if self.min_range else {}),
         }
 
 
 # TensorRT explicit quantization: symmetric, per-channel weights, Q/DQ per A3; float layers in fp16.
 TENSORRT_SCHEME = QuantScheme(float_fallback="fp16")
-# TFLite full-integer: asymmetric int8 activations, per-channel int8 weights, every tensor (C1);
-# TFLiteConverter rounds the float weights itself.
-TFLITE_SCHEME = QuantScheme(symmetric=False, placement="all", stores_weights=False)
+# TFLite full-integer: asymmetric int8 activations, per-channel int8 weights, every tensor (C1).
+# TFLiteConverter rounds float weights itself (GPTQ integers reach it as q * scale, but only on
+# request: GPTQ would triple an int8 build's time).
+TFLITE_SCHEME = QuantScheme(symmetric=False, placement="all", reconstruct_by_default=False)
 # SNPE/QAIRT: TF-style asymmetric uint8 activations, ranges at least 0.01 wide (B3); the SDK's
 # converter quantizes the float weights itself.
 SNPE_SCHEME = QuantScheme(
@@ -85,7 +85,7 @@ SNPE_SCHEME = QuantScheme(
     placement="all",
     float_fallback=None,
     min_range=0.01,
-    stores_weights=False,
+    reconstruct_by_default=False,
 )
 
 

@@ -39,6 +39,7 @@ from edgec.quantization.scheme import (
     TFLITE_SCHEME,
     QuantScheme,
     asymmetric_params,
+    dequantize_array,
     symmetric_params,
     symmetric_scale,
 )
@@ -117,13 +118,8 @@ def with_rounded_weights(
         if node.name not in layers:
             continue
         weight = node.inputs[1]
-        assert weight is not None and weight.data is not None and weight.quant is not None
-        scale = np.asarray(weight.quant.scale, np.float32)
-        if weight.quant.axis is not None and scale.ndim == 1:
-            shape = [1] * weight.data.ndim
-            shape[weight.quant.axis] = -1
-            scale = scale.reshape(shape)
-        weight.data = (rounded[node.name].astype(np.float32) * scale).astype(np.float32)
+        assert weight is not None and weight.quant is not None
+        weight.data = dequantize_array(rounded[node.name], weight.quant)
     return copy
 
 

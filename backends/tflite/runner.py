@@ -7,7 +7,7 @@ when the model's inputs are integer, and undoes both on the outputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +59,16 @@ class LiteRTRunner:
         self.outputs = _ports(self.interpreter.get_output_details(), graph.outputs)
 
     def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        for port in self.inputs:
-            self.interpreter.set_tensor(port.index, to_stored(port, feeds[port.name]))
+        outputs = self.invoke_stored([to_stored(port, feeds[port.name]) for port in self.inputs])
+        return {port.name: from_stored(port, out) for port, out in zip(self.outputs, outputs, strict=True)}
+
+    def invoke_stored(self, stored: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One inference on inputs already in the model's stored layout and dtype, as a device app
+        calls it: set each input, invoke, get each output (stored layout)."""
+        for port, array in zip(self.inputs, stored, strict=True):
+            self.interpreter.set_tensor(port.index, array)
         self.interpreter.invoke()
-        return {
-            port.name: from_stored(port, self.interpreter.get_tensor(port.index)) for port in self.outputs
-        }
+        return [self.interpreter.get_tensor(port.index) for port in self.outputs]
 
 
 def to_stored(port: Port, array: np.ndarray) -> np.ndarray:

@@ -21,21 +21,15 @@ import numpy as np
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
 from edgec.quantization.calibration import Calibration, weighted_nodes
-from edgec.quantization.scheme import INT8_BOUND, quantize_array
+from edgec.quantization.scheme import INT8_BOUND, dequantize_array, quantize_array
 
 
 def _weight_error(node: Node, rounded: np.ndarray | None) -> np.ndarray:
     weight = node.input(1)
     assert weight is not None and weight.data is not None and weight.quant is not None
     params = weight.quant
-    scale = np.asarray(params.scale, np.float32)
-    if params.axis is not None and scale.ndim == 1:
-        shape = [1] * weight.data.ndim
-        shape[params.axis] = -1
-        scale = scale.reshape(shape)
     ints = quantize_array(weight.data, params, low=-INT8_BOUND) if rounded is None else rounded
-    dequantized = ints.astype(np.float32) * scale
-    return dequantized.astype(np.float64) - weight.data.astype(np.float64)
+    return dequantize_array(ints, params).astype(np.float64) - weight.data.astype(np.float64)
 
 
 def _conv_shift(node: Node, means: np.ndarray, rounded: np.ndarray | None) -> np.ndarray:

@@ -139,13 +139,25 @@ def asymmetric_params(low: float, high: float, dtype: str, min_range: float = 0.
     )
 
 
-def quantize_array(data: np.ndarray, params: QuantParams, low: int | None = None) -> np.ndarray:
-    """``data`` in integers (float32 arithmetic, round half to even, as ONNX QuantizeLinear)."""
+def _broadcast(params: QuantParams, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and zero point shaped to broadcast over an ``ndim``-D tensor (per channel along ``axis``)."""
     scale, zero = np.asarray(params.scale, np.float32), np.asarray(params.zero_point)
     if params.axis is not None and scale.ndim == 1:
-        shape = [1] * data.ndim
+        shape = [1] * ndim
         shape[params.axis] = -1
         scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return scale, zero
+
+
+def quantize_array(data: np.ndarray, params: QuantParams, low: int | None = None) -> np.ndarray:
+    """``data`` in integers (float32 arithmetic, round half to even, as ONNX QuantizeLinear)."""
+    scale, zero = _broadcast(params, data.ndim)
     info = np.iinfo(params.dtype)
     rounded = np.round(data.astype(np.float32) / scale) + zero.astype(np.float32)
     return np.clip(rounded, info.min if low is None else low, info.max).astype(params.dtype)
+
+
+def dequantize_array(ints: np.ndarray, params: QuantParams) -> np.ndarray:
+    """``(ints - zero_point) * scale`` in float32, as ONNX DequantizeLinear."""
+    scale, zero = _broadcast(params, ints.ndim)
+    return (ints.astype(np.float32) - zero.astype(np.float32)) * scale

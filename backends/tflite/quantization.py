@@ -38,10 +38,8 @@ from edgec.quantization.qdq import clone_graph
 from edgec.quantization.scheme import (
     TFLITE_SCHEME,
     QuantScheme,
-    asymmetric_params,
     dequantize_array,
-    symmetric_params,
-    symmetric_scale,
+    range_params,
 )
 from edgec.targets import Target
 
@@ -80,11 +78,7 @@ def tflite_scheme(target: Target) -> QuantScheme:
 
 def engine_params(calibration: Calibration, name: str) -> QuantParams:
     """The per-tensor parameters the engine gives activation ``name`` (its range under its scheme)."""
-    low, high = calibration.ranges[name]
-    scheme = calibration.scheme
-    if scheme.symmetric:
-        return symmetric_params(symmetric_scale(max(abs(low), abs(high))))
-    return asymmetric_params(low, high, scheme.activation_dtype)
+    return range_params(calibration.scheme, *calibration.ranges[name])
 
 
 def nudged_range(params: QuantParams) -> Range:

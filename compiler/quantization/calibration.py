@@ -33,6 +33,7 @@ from edgec.quantization.scheme import (
     QuantScheme,
     asymmetric_params,
     power_of_two_scale,
+    range_params,
     symmetric_params,
     symmetric_scale,
 )
@@ -151,10 +152,9 @@ def output_params(stats: TensorStats, scheme: QuantScheme) -> tuple[QuantParams,
     with this). Headroom costs resolution instead; 1.2x to 2x measured alike.
     """
     low, high = OUTPUT_HEADROOM * stats.minimum, OUTPUT_HEADROOM * stats.maximum
-    if not scheme.symmetric:
-        return asymmetric_params(low, high, scheme.activation_dtype, scheme.min_range), (low, high)
-    amax = max(abs(low), abs(high))
-    return symmetric_params(symmetric_scale(amax)), (-amax, amax)
+    if scheme.symmetric:
+        low, high = -max(abs(low), abs(high)), max(abs(low), abs(high))
+    return range_params(scheme, low, high), (low, high)
 
 
 def weighted_nodes(graph: Graph) -> list[Node]:

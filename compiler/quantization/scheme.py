@@ -149,6 +149,13 @@ def _broadcast(params: QuantParams, ndim: int) -> tuple[np.ndarray, np.ndarray]:
     return scale, zero
 
 
+def range_params(scheme: QuantScheme, low: float, high: float) -> QuantParams:
+    """Per-tensor parameters over [``low``, ``high``] under ``scheme`` (no power-of-two search)."""
+    if scheme.symmetric:
+        return symmetric_params(symmetric_scale(max(abs(low), abs(high))))
+    return asymmetric_params(low, high, scheme.activation_dtype, scheme.min_range)
+
+
 def quantize_array(data: np.ndarray, params: QuantParams, low: int | None = None) -> np.ndarray:
     """``data`` in integers (float32 arithmetic, round half to even, as ONNX QuantizeLinear)."""
     scale, zero = _broadcast(params, data.ndim)

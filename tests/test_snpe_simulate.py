@@ -1,11 +1,11 @@
 """SNPE's quantization rules (REFERENCE B3) and the simulated uint8 EfficientNet-Lite0 (the engine with
-SNPE_SCHEME) on natural images."""
+SNPE_SCHEME) on natural images (tests/natural_inputs.py: calibration and held-apart photographs differ)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from skimage import data, transform
+from natural_inputs import calibration_inputs, held_out_inputs
 
 from edgec.backends.snpe import simulate
 from edgec.backends.snpe.backend import top1_agreement
@@ -14,20 +14,7 @@ from edgec.ir.onnx_export import to_onnx
 from edgec.passes import make_spec, run_passes
 from edgec.runtime import run, session
 
-MEAN = np.array([0.485, 0.456, 0.406])
-STD = np.array([0.229, 0.224, 0.225])
-CALIBRATION_IMAGES = (
-    "astronaut",
-    "rocket",
-    "camera",
-    "immunohistochemistry",
-    "hubble_deep_field",
-    "brick",
-    "gravel",
-    "grass",
-)
-HELD_APART_IMAGES = ("chelsea", "coffee", "clock", "coins", "retina")
-HELD_APART_CROPS = 21  # 105 held-apart images
+HELD_APART_CROPS = 105
 
 
 def test_reference_example():
@@ -52,26 +39,12 @@ def test_per_channel_weights_are_symmetric_per_output_channel():
         np.testing.assert_allclose(q[channel], np.round(w[channel] / step) * step, rtol=1e-5, atol=1e-6)
 
 
-def _crop(image, rng):
-    image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
-    h, w = image.shape[:2]
-    side = int(min(h, w) * rng.uniform(0.5, 1.0))
-    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-    crop = image[y : y + side, x : x + side]
-    crop = crop[:, ::-1] if rng.random() < 0.5 else crop
-    rgb = transform.resize(crop, (224, 224), anti_aliasing=True)  # float in [0, 1], i.e. /255
-    return {"input": ((rgb - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32)}
-
-
 def test_simulated_uint8_efficientnet_agrees_with_fp32_on_top1(shared_models):
     graph = load_model(shared_models / "efficientnet_lite0.onnx", {}, default_batch=1)
     run_passes(graph, [make_spec("cleanup"), make_spec("snpe-ready")])
-    rng = np.random.default_rng(0)
-    calibration = [_crop(getattr(data, name)(), rng) for name in CALIBRATION_IMAGES for _ in range(2)]
-    held_apart = [
-        _crop(getattr(data, name)(), rng) for name in HELD_APART_IMAGES for _ in range(HELD_APART_CROPS)
-    ]
-    assert len(held_apart) >= 100
+    model = "efficientnet_lite0.onnx"
+    calibration = [{"input": x[None]} for x in calibration_inputs(model, 16)]
+    held_apart = [{"input": x[None]} for x in held_out_inputs(model, HELD_APART_CROPS)]
     simulated = simulate.simulate(graph, calibration, weight_bits=8, act_bits=8)
     fp32 = session(to_onnx(graph))
     agreement = top1_agreement(lambda feeds: run(fp32, feeds), simulated, held_apart)

@@ -1,6 +1,6 @@
 """int8 simulation quality on EfficientNet-Lite0: every calibration method, bias correction and CLE on/off.
 
-    python bench/quantization.py [--models DIR] [--calibration 64] [--validation 256] [--seed 0]
+    python bench/quantization.py [--models DIR] [--calibration 64] [--validation 512] [--seed 0]
                                  [--min-crop 0.3] [--images astronaut,chelsea,coffee,rocket,motorcycle]
                                  [--schemes tensorrt,tflite] [--methods minmax,...] [--bias off,on]
                                  [--cle off,on] [--reconstruct off,on]
@@ -109,6 +109,14 @@ def equalized_graph(models: Path, calibration):
     return equalized
 
 
+def wilson_interval(percent: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval, in %, of an agreement of ``percent`` % over ``count`` samples."""
+    p = percent / 100.0
+    centre = (p + z * z / (2 * count)) / (1 + z * z / count)
+    half = z * np.sqrt(p * (1 - p) / count + z * z / (4 * count * count)) / (1 + z * z / count)
+    return 100.0 * (centre - half), 100.0 * (centre + half)
+
+
 def choices(text: str, known) -> list[str]:
     picked = text.split(",")
     unknown = [name for name in picked if name not in known]
@@ -125,7 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", type=Path, default=SHARED_MODELS)
     parser.add_argument("--calibration", type=int, default=64)
-    parser.add_argument("--validation", type=int, default=256)
+    parser.add_argument("--validation", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-crop", type=float, default=0.3, help="smallest crop side / shorter image side")
     parser.add_argument("--images", default=",".join(PHOTOGRAPHS), help="comma-separated photographs to crop")
@@ -189,10 +197,12 @@ def main() -> None:
                         )
     top1, snr, scheme_name, method, bias, cle, gptq = max(results, key=lambda r: (r[0], r[1]))
     verdict = "meets" if top1 >= 97.0 else "misses"
+    low, high = wilson_interval(top1, len(validation))
     print(
         f"best: {scheme_name} {method}, bias correction {'on' if bias else 'off'}, "
         f"CLE {'on' if cle else 'off'}, GPTQ rounding {'on' if gptq else 'off'}: "
-        f"top-1 agreement {top1:.1f} %, SNR {snr:.2f} dB ({verdict} the 97 % target)"
+        f"top-1 agreement {top1:.1f} % (95 % interval {low:.1f}-{high:.1f} % over {len(validation)} crops), "
+        f"SNR {snr:.2f} dB ({verdict} the 97 % target)"
     )
     for index, label in ((4, "bias correction"), (5, "CLE"), (6, "GPTQ rounding")):
         for enabled in (False, True):

@@ -132,14 +132,14 @@ def test_digits_int8_with_reconstruct_loses_at_most_half_a_point(tmp_path):
 @pytest.mark.parametrize(
     ("scheme", "flags", "expected"),
     [
-        (TENSORRT_SCHEME, {}, (True, False)),
+        (TENSORRT_SCHEME, {}, (True, True)),
         (TFLITE_SCHEME, {}, (False, True)),
         (SNPE_SCHEME, {}, (False, True)),
-        (TFLITE_SCHEME, {"reconstruct": True}, (True, False)),
+        (TFLITE_SCHEME, {"reconstruct": True}, (True, True)),
         (TENSORRT_SCHEME, {"reconstruct": False}, (False, True)),
-        (TENSORRT_SCHEME, {"bias_correction": True}, (True, True)),
+        (TENSORRT_SCHEME, {"bias_correction": False}, (True, False)),
     ],
 )
 def test_gptq_is_the_default_where_the_artifact_keeps_edgecs_weights(scheme, flags, expected):
-    """(reconstruct, bias correction): GPTQ where edgec's int8 weights ship, bias correction otherwise."""
+    """(reconstruct, bias correction): GPTQ where edgec's int8 weights ship, bias correction always."""
     assert QuantizationOptions(**flags).resolved_rounding(scheme) == expected

@@ -60,9 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--bias-correction",
         action=argparse.BooleanOptionalAction,
-        default=None,
-        help="correct the biases of quantized layers for the mean error of their int8 weights "
-        "(default: on unless --reconstruct is in effect)",
+        default=True,
+        help="correct the biases of quantized layers for the mean error of their int8 weights (default: on)",
     )
     group.add_argument(
         "--equalize",

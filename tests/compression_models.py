@@ -85,6 +85,11 @@ def digits_onnx(digits: Digits) -> onnx.ModelProto:
     return dt.onnx_model(nodes, digits.params, 13)
 
 
+def build_argv(model: Path, out: Path, samples: Path) -> list[str]:
+    """``edgec build`` of ``model`` for onnxruntime-cpu into ``out``, with ``samples`` as its sample data."""
+    return ["build", str(model), "-t", "onnxruntime-cpu", "-o", str(out), "--sample-data", str(samples)]
+
+
 def write_digits_model(digits: Digits, path: Path) -> Path:
     onnx.save(digits_onnx(digits), path)
     return path

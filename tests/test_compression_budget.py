@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from compression_models import digits_cnn, write_digits_model
+from compression_models import build_argv, digits_cnn, write_digits_model
 
 from edgec.cli import main
 from edgec.compression.budget import parse_budgets, within
@@ -27,8 +27,7 @@ def digits_files(tmp_path_factory):
 
 def _build(digits_files, out, *flags):
     model, samples, validation = digits_files
-    argv = ["build", str(model), "-t", "onnxruntime-cpu", "-o", str(out), "--sample-data", str(samples)]
-    return main([*argv, "--validation-data", str(validation), *flags])
+    return main([*build_argv(model, out, samples), "--validation-data", str(validation), *flags])
 
 
 def test_a_pass_that_misses_the_budget_fails_the_build_with_exit_7(digits_files, tmp_path, capsys):
@@ -60,16 +59,7 @@ def test_every_pass_is_checked_against_the_input_model(digits_files, tmp_path, c
 
 def test_an_accuracy_budget_needs_labels(digits_files, tmp_path, capsys):
     model, samples, _ = digits_files
-    argv = [
-        "build",
-        str(model),
-        "-t",
-        "onnxruntime-cpu",
-        "-o",
-        str(tmp_path / "b"),
-        "--sample-data",
-        str(samples),
-    ]
+    argv = build_argv(model, tmp_path / "b", samples)
     assert main([*argv, "--prune", "0.5", "--max-accuracy-drop", "accuracy=1"]) == 2
     assert "cannot be measured" in capsys.readouterr().err
 

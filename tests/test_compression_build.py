@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from compression_models import digits_cnn, write_digits_model
+from compression_models import build_argv, digits_cnn, write_digits_model
 
 from edgec.cli import main
 from edgec.compression.options import CompressionRequest
@@ -21,16 +21,7 @@ def test_build_records_each_pass_and_ships_the_huffman_weights(tmp_path):
     model = write_digits_model(digits, tmp_path / "digits.onnx")
     np.savez(tmp_path / "samples.npz", image=digits.x_train[:64, None])
     out = tmp_path / "bundle"
-    argv = [
-        "build",
-        str(model),
-        "-t",
-        "onnxruntime-cpu",
-        "-o",
-        str(out),
-        "--sample-data",
-        str(tmp_path / "samples.npz"),
-    ]
+    argv = build_argv(model, out, tmp_path / "samples.npz")
     assert main([*argv, "--prune", "0.8:global", "--cluster", "16", "--huffman"]) == 0
     report = json.loads((out / "report.json").read_text())
     prune, cluster = report["compression"]["passes"]

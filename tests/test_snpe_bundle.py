@@ -71,18 +71,22 @@ def _samples(path, shapes, count):
     return path, data
 
 
+def _calibrated_bundle(model, target, output, npz):
+    """The bundle of an int8 build of ``model`` for ``target``, ``npz`` as sample and calibration data."""
+    options = BuildOptions(
+        model=model,
+        target=target,
+        output=output,
+        sample_data=npz,
+        quantization=QuantizationOptions(calibration_data=npz),
+    )
+    return build(options).bundle
+
+
 def test_two_inputs_calibration_files_and_list(tmp_path):
     model = two_input_model(tmp_path / "two.onnx")
     npz, data = _samples(tmp_path / "s.npz", {IMG: (1, 3, 6, 5), VEC: (1, 4)}, 3)
-    out = build(
-        BuildOptions(
-            model=model,
-            target="snapdragon-888-htp",
-            output=tmp_path / "b",
-            sample_data=npz,
-            quantization=QuantizationOptions(calibration_data=npz),
-        )
-    ).bundle
+    out = _calibrated_bundle(model, "snapdragon-888-htp", tmp_path / "b", npz)
     lines = (out / "input_list.txt").read_text().splitlines()
     assert len(lines) == 3
     for index, line in enumerate(lines):
@@ -104,15 +108,7 @@ def hostile_bundle(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     model = one_input_model(tmp / "m $(x).onnx")
     npz, _ = _samples(tmp / "s.npz", {HOSTILE_IN: (1, 3, 8, 8)}, 2)
-    return build(
-        BuildOptions(
-            model=model,
-            target="snapdragon-8gen3",
-            output=tmp / "b",
-            sample_data=npz,
-            quantization=QuantizationOptions(calibration_data=npz),
-        )
-    ).bundle
+    return _calibrated_bundle(model, "snapdragon-8gen3", tmp / "b", npz)
 
 
 def test_scripts_pass_shellcheck(hostile_bundle):

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+
 from edgec.errors import VerificationError
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ir.ops import Op
@@ -168,3 +170,25 @@ def _rename(graph: Graph, value: Value, name: str, node_name: str | None) -> Val
     graph.replace_all_uses(value, renamed)
     graph.remove_node(node)
     return renamed
+
+
+def unfuse_padding(graph: Graph, conv: Node, fill: float) -> None:
+    """Move a Conv's ``pads`` into a constant ``Pad`` of its input with value ``fill`` (undoes fuse-pad)."""
+    pads = [int(p) for p in conv.attrs["pads"]]
+    source = conv.inputs[0]
+    if not any(pads) or source is None or source.shape is None:
+        return
+    rank = len(pads) // 2
+    spatial = (d + pads[i] + pads[i + rank] for i, d in enumerate(source.shape[2:]))
+    amounts = np.asarray([0, 0, *pads[:rank], 0, 0, *pads[rank:]], np.int64)
+    inputs = [
+        source,
+        graph.constant(f"{conv.name}_pads", amounts),
+        graph.constant(f"{conv.name}_pad_value", np.asarray(fill, source.dtype)),
+    ]
+    padded = graph.add_value(
+        f"{source.name}_padded", source.dtype, (*source.shape[:2], *spatial), source.layout
+    )
+    graph.add_node(Op.PAD, inputs, [padded], {"mode": "constant"}, before=conv)
+    graph.set_input(conv, 0, padded)
+    conv.attrs["pads"] = [0] * len(pads)

@@ -3,7 +3,9 @@
 One call does what a quantized build needs before a backend emits:
 
 1. equalize ``graph`` (cross-layer equalization, ``equalization.py``) when the
-   config says so, then calibrate it on the calibration data (``Value.quant`` everywhere);
+   config says so; for symmetric schemes, fit bounded activations and an image
+   input to int8's grid (``grids.py``); then calibrate it on the calibration
+   data (``Value.quant`` everywhere);
 2. round the weights with GPTQ on the calibration data when the config says
    so (``rounding.py``), then compute bias corrections (unless turned off);
 3. build the Q/DQ simulation and measure it against the float graph on the
@@ -32,6 +34,7 @@ from edgec.quantization.calibration import Calibration, CalibrationConfig, calib
 from edgec.quantization.data import Dataset
 from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.gate import Budget, check_measurable, unmet
+from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.metrics import Metrics, evaluate, run_dataset
 from edgec.quantization.qdq import quantize_qdq, quantized_layers
 from edgec.quantization.rounding import gptq_rounding
@@ -58,6 +61,7 @@ class QuantizationResult:
     sensitivity: list[LayerSensitivity] | None = None
     bias_corrected: list[str] = field(default_factory=list)
     rounded: dict[str, np.ndarray] = field(default_factory=dict)
+    grids: GridFit = field(default_factory=GridFit)
 
     @property
     def budget_met(self) -> bool:
@@ -88,6 +92,7 @@ class QuantizationResult:
                 "rounding": "GPTQ",
                 "layers": len(self.rounded),
             },
+            "int8_grid": self.grids.report(),
             "quantized_layers": len(self.layers) - len(self.float_layers),
             "float_layers": [
                 {"layer": name, "precision": scheme.float_fallback} for name in self.float_layers
@@ -112,7 +117,9 @@ def quantize(
     validation = validation_data if validation_data is not None else calibration_data
     if config.equalize:
         equalize_for_calibration(graph, calibration_data)
+    grids = fit_grids(graph, scheme, calibration_data.preprocess, config.bias_correction)
     calibration = calibrate(graph, calibration_data, config, scheme)
+    grids.fix(graph)
     rounded = gptq_rounding(graph, calibration_data) if config.reconstruct else {}
     corrections = bias_corrections(graph, calibration, rounded) if config.bias_correction else {}
     reference = run_dataset(graph, validation, "float reference")
@@ -129,6 +136,7 @@ def quantize(
         layers,
         budgets=tuple(budgets),
         rounded=rounded,
+        grids=grids,
     )
     result.missed = unmet(budgets, metrics)
     if result.missed and scheme.float_fallback is not None:

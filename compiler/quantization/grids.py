@@ -1,0 +1,64 @@
+"""Fitting tensors to symmetric int8's grid before calibration (``fit_grids``).
+
+Two function-preserving rewrites that give a symmetric scheme the steps an
+asymmetric one gets from its zero point:
+
+- ``centering``: ``Clip(0, hi)`` outputs shifted to ``[-hi/2, hi/2]``;
+- ``pixel_input``: an 8-bit image input re-expressed as ``p / 128 - 1`` in
+  float before the first Conv, so it quantizes exactly (only where the
+  scheme runs float ops before the first quantized layer: TensorRT's
+  placement with a float fallback).
+
+Asymmetric schemes (TFLite, SNPE) get neither: their zero point already
+fits a ``[0, hi]`` range, and they quantize every tensor, the float ops
+included. In bench/quantization.py (EfficientNet-Lite0, TensorRT scheme, GPTQ and
+bias correction, 512 validation crops), both together raised the logits' SNR from
+23.2 to 25.6 dB with minmax ranges, 23.4 to 26.0 with MSE and 14.2 to 26.3 with
+entropy (whose clipped [0, 6] ranges had cost the most), and top-1 agreement from
+96.5 to 96.5 %, 95.3 to 95.7 % and 91.4 to 95.9 %.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgec.ir.graph import Graph, QuantParams
+from edgec.quantization.centering import centre_clipped_activations
+from edgec.quantization.pixel_input import align_input_to_pixels
+from edgec.quantization.preprocess import Preprocess
+from edgec.quantization.scheme import QuantScheme
+
+
+@dataclass(frozen=True)
+class GridFit:
+    """What ``fit_grids`` changed: the centred values, and the values whose parameters are fixed."""
+
+    centred: list[str] = field(default_factory=list)
+    fixed: dict[str, QuantParams] = field(default_factory=dict)
+
+    def fix(self, graph: Graph) -> None:
+        """Set the fixed parameters (after ``calibrate``, which gives every activation its own)."""
+        for name, params in self.fixed.items():
+            graph.values[name].quant = params
+
+    def report(self) -> dict[str, Any]:
+        return {"centred_activations": len(self.centred), "pixel_input": next(iter(self.fixed), None)}
+
+
+def fit_grids(
+    graph: Graph, scheme: QuantScheme, preprocess: Preprocess | None, bias_correction: bool
+) -> GridFit:
+    """Rewrite ``graph`` in place for ``scheme`` (nothing for asymmetric schemes).
+
+    Centring needs bias correction: a consumer takes the shift back through its float weights,
+    so once they are rounded it is off by ``c`` times their summed rounding error per channel,
+    which is what bias correction measures and removes (without it, in the bench run above,
+    the SNR was 22.9 dB).
+    """
+    if not scheme.symmetric:
+        return GridFit()
+    centred = centre_clipped_activations(graph) if bias_correction else []
+    floats_first = scheme.placement == "tensorrt" and scheme.float_fallback is not None
+    fixed = align_input_to_pixels(graph, preprocess) if floats_first else {}
+    return GridFit(centred, fixed)

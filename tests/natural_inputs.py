@@ -54,9 +54,10 @@ def photo(name: str) -> np.ndarray:
     return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
 
 
-def crops(model: str, photos: tuple[str, ...], count: int, seed: int) -> np.ndarray:
-    """``count`` preprocessed crops: 30-100 % of the largest box of the input's aspect, half mirrored."""
-    _, height, width, normalize = PREPROCESS[model]
+def crop_pixels(model: str, photos: tuple[str, ...], count: int, seed: int) -> list[Image.Image]:
+    """``count`` 8-bit RGB crops at the input's size: 30-100 % of the largest box of its aspect, half
+    mirrored."""
+    _, height, width, _ = PREPROCESS[model]
     images = [photo(name) for name in photos]
     rng = np.random.default_rng(seed)
     found = []
@@ -69,10 +70,17 @@ def crops(model: str, photos: tuple[str, ...], count: int, seed: int) -> np.ndar
         crop = image[top : top + box_h, left : left + box_w]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        resized = Image.fromarray(np.ascontiguousarray(crop)).resize((width, height), Image.BILINEAR)
-        chw = np.asarray(resized, np.float32).transpose(2, 0, 1)
-        found.append(normalize(chw).astype(np.float32))
-    return np.stack(found)
+        found.append(Image.fromarray(np.ascontiguousarray(crop)).resize((width, height), Image.BILINEAR))
+    return found
+
+
+def crops(model: str, photos: tuple[str, ...], count: int, seed: int) -> np.ndarray:
+    """``crop_pixels`` preprocessed for ``model``: [count, 3, height, width] float32."""
+    normalize = PREPROCESS[model][3]
+    chw = (
+        np.asarray(image, np.float32).transpose(2, 0, 1) for image in crop_pixels(model, photos, count, seed)
+    )
+    return np.stack([normalize(image).astype(np.float32) for image in chw])
 
 
 def text_lines(words: tuple[str, ...], count: int, seed: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from natural_inputs import (
     TEST_PHOTOS,
     TEST_WORDS,
     calibration_inputs,
+    crop_pixels,
     held_out_inputs,
 )
 from onnx import numpy_helper
@@ -42,12 +43,23 @@ CALIBRATION_COUNT = {"efficientnet_lite0.onnx": 64, "ppocr_mobile_v2_cls.onnx": 
 TEST_COUNT = {"efficientnet_lite0.onnx": 128, "ppocr_mobile_v2_cls.onnx": 32, "yolox_det.onnx": 4}
 
 
-def calibration_file(folder: Path, model: str) -> Path:
-    name = PREPROCESS[model][0]
+# Models calibrated from image files with --preprocess, as a user calibrates an ImageNet classifier
+# (this is what puts its input on the pixel grid, edgec.quantization.pixel_input); the others read
+# inputs no image file holds (the text lines' padding, YOLOX's slices), so they get an .npz.
+IMAGE_PREPROCESS = {"efficientnet_lite0.onnx": "scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225"}
+
+
+def calibration_options(folder: Path, model: str) -> QuantizationOptions:
+    count = CALIBRATION_COUNT[model]
+    if model in IMAGE_PREPROCESS:
+        images = folder / Path(model).stem
+        images.mkdir()
+        for index, image in enumerate(crop_pixels(model, CALIBRATION_PHOTOS, count, seed=0)):
+            image.save(images / f"{index:03d}.png")
+        return QuantizationOptions(calibration_data=images, preprocess=IMAGE_PREPROCESS[model])
     path = folder / f"{Path(model).stem}.npz"
-    images = calibration_inputs(model, CALIBRATION_COUNT[model])
-    np.savez(path, **{name: images[:, None]})
-    return path
+    np.savez(path, **{PREPROCESS[model][0]: calibration_inputs(model, count)[:, None]})
+    return QuantizationOptions(calibration_data=path)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +70,7 @@ def quantized(shared_models, tmp_path_factory):
     found = {}
     for model, shapes in MODELS.items():
         graph = cleaned(shared_models / model, shapes)
-        options = QuantizationOptions(calibration_data=calibration_file(folder, model))
+        options = calibration_options(folder, model)
         found[model] = (graph, quantize_for_build(graph, target, BACKEND, options, shared_models / model))
     return found
 
@@ -162,10 +174,13 @@ def test_qdq_model_agrees_with_the_input_model(model, bundles, held_out):
         assert output.cosine >= 0.99, (name, output)
 
 
-def test_efficientnet_top1_agreement(bundles, held_out):
+def test_efficientnet_top1_agreement(bundles, held_out, quantized):
     metrics = held_out_metrics("efficientnet_lite0.onnx", bundles, held_out)
     assert metrics.samples >= 100
     assert metrics.outputs["logits"].top1 >= 95.0
+    # Calibrated from image files: its 33 ReLU6 outputs are centred and its input is on the pixel grid.
+    result = quantized["efficientnet_lite0.onnx"][1]
+    assert result.grids.report() == {"centred_activations": 33, "pixel_input": "pixels"}
 
 
 @pytest.mark.parametrize("target", ["jetson-xavier-nx", "jetson-agx-orin"])

@@ -3,7 +3,7 @@
     python bench/quantization.py [--models DIR] [--calibration 64] [--validation 512] [--seed 0]
                                  [--min-crop 0.3] [--images astronaut,chelsea,coffee,rocket,motorcycle]
                                  [--schemes tensorrt,tflite] [--methods minmax,...] [--bias off,on]
-                                 [--cle off,on] [--reconstruct off,on]
+                                 [--cle off,on] [--reconstruct off,on] [--grids on]
 
 Data: natural photographs from scikit-image's samples (astronaut, chelsea,
 coffee, rocket, motorcycle; --images), cut into random square crops (30-100 %
@@ -20,18 +20,24 @@ float model and the logits' SNR for each method, with and without bias
 correction, with and without cross-layer equalization (column CLE: the
 engine's data-aware form, ``equalize_for_calibration`` on the calibration
 crops) and with and without GPTQ rounding of the weights on the calibration
-crops (column GPTQ, ``edgec.quantization.rounding``), then the best setting;
+crops (column GPTQ, ``edgec.quantization.rounding``), then the best setting
+and what its int8 weights alone cost (activations in float);
 --schemes/--methods/--bias/--cle/--reconstruct pick a subset of the rows.
-The model runs once per data set and graph for the statistics; each setting
-is one Q/DQ model under ONNX Runtime.
+The graph is prepared as ``edgec build`` prepares it (``fit_grids``: for the
+TensorRT scheme, ReLU6 outputs centred when bias correction is on and the
+image input on its pixel grid; column grid; ``--grids off`` or ``off,on``
+to compare without). The model runs once per data set and prepared graph
+for the statistics; each setting is one Q/DQ model under ONNX Runtime.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +45,16 @@ from PIL import Image
 from skimage import data as samples
 
 from edgec.frontend import load_model
+from edgec.ir import Graph
 from edgec.passes import make_spec, run_passes
 from edgec.quantization import (
     METHODS,
     TENSORRT_SCHEME,
     TFLITE_SCHEME,
     CalibrationConfig,
+    Dataset,
     QuantScheme,
+    Statistics,
     bias_corrections,
     calibrate,
     collect_statistics,
@@ -56,6 +65,7 @@ from edgec.quantization import (
     run_dataset,
 )
 from edgec.quantization.equalization import equalize_for_calibration
+from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.rounding import gptq_rounding
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -93,20 +103,64 @@ def write_crops(
     return digests
 
 
+@dataclass
+class Prepared:
+    """One graph as a build prepares it for a setting, with its statistics and GPTQ rounding."""
+
+    graph: Graph
+    fit: GridFit
+    statistics: Statistics
+    rounded: dict | None = None
+
+
+class Graphs:
+    """Prepared graphs by what tells them apart: CLE, and what ``fit_grids`` did for the setting."""
+
+    def __init__(self, models: Path, calibration: Dataset) -> None:
+        self.models, self.calibration = models, calibration
+        self.cache: dict[tuple[bool, bool, bool], Prepared] = {}
+
+    def get(self, cle: bool, grids: bool, scheme: QuantScheme, bias: bool) -> Prepared:
+        key = (cle, grids and scheme.symmetric, grids and scheme.symmetric and bias)
+        if key not in self.cache:
+            graph = load_model(self.models / "efficientnet_lite0.onnx", {})
+            run_passes(graph, [make_spec("cleanup")])
+            if cle:
+                equalize_for_calibration(graph, self.calibration)
+            preprocess = self.calibration.preprocess
+            fit = fit_grids(graph, scheme, preprocess, bias) if grids else GridFit()
+            self.cache[key] = Prepared(graph, fit, collect_statistics(graph, self.calibration))
+        return self.cache[key]
+
+    def rounding(self, prepared: Prepared, scheme: QuantScheme) -> dict:
+        """GPTQ's integers (the weight scales, and so the rounding, do not depend on the method)."""
+        if prepared.rounded is None:
+            calibrate(prepared.graph, prepared.statistics, CalibrationConfig(method="minmax"), scheme)
+            prepared.rounded = gptq_rounding(prepared.graph, self.calibration)
+        return prepared.rounded
+
+
 def run_setting(
-    graph, statistics, validation, reference, method: str, scheme: QuantScheme, bias: bool, rounded: dict
+    prepared: Prepared,
+    validation,
+    reference,
+    method: str,
+    scheme: QuantScheme,
+    bias: bool,
+    rounded: dict,
+    activations: bool = True,
 ):
-    calibration = calibrate(graph, statistics, CalibrationConfig(method=method), scheme)
+    """One setting's Q/DQ model against the float reference; with ``activations`` False, only the
+    weights are quantized (what int8 weights alone cost)."""
+    graph = prepared.graph
+    calibration = calibrate(graph, prepared.statistics, CalibrationConfig(method=method), scheme)
+    prepared.fit.fix(graph)
     corrections = bias_corrections(graph, calibration, rounded) if bias else {}
+    if not activations:
+        for value in graph.values.values():
+            value.quant = value.quant if value.is_constant else None
     qdq = quantize_qdq(graph, scheme.placement, biases=corrections, rounded=rounded)
     return evaluate(qdq, validation, reference).outputs["logits"]
-
-
-def equalized_graph(models: Path, calibration):
-    equalized = load_model(models / "efficientnet_lite0.onnx", {})
-    run_passes(equalized, [make_spec("cleanup")])
-    equalize_for_calibration(equalized, calibration)
-    return equalized
 
 
 def wilson_interval(percent: float, count: int, z: float = 1.96) -> tuple[float, float]:
@@ -139,7 +193,7 @@ def main() -> None:
     parser.add_argument("--images", default=",".join(PHOTOGRAPHS), help="comma-separated photographs to crop")
     parser.add_argument("--schemes", default=",".join(SCHEMES), help="comma-separated schemes to run")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated calibration methods")
-    for flag, default in (("bias", "off,on"), ("cle", "off,on"), ("reconstruct", "off,on")):
+    for flag, default in (("bias", "off,on"), ("cle", "off,on"), ("reconstruct", "off,on"), ("grids", "on")):
         parser.add_argument(f"--{flag}", default=default, help=f"{flag} settings to run: off, on or off,on")
     args = parser.parse_args()
 
@@ -156,55 +210,58 @@ def main() -> None:
         calibration = load_dataset(Path(tmp) / "calibration", graph.inputs, spec, args.calibration)
         validation = load_dataset(Path(tmp) / "validation", graph.inputs, spec, purpose="validation")
     start = time.perf_counter()
-    graphs = {cle: (equalized_graph(args.models, calibration) if cle else graph) for cle in switch(args.cle)}
-    statistics = {cle: collect_statistics(g, calibration) for cle, g in graphs.items()}
     reference = run_dataset(graph, validation)
+    graphs = Graphs(args.models, calibration)
     print(
         f"EfficientNet-Lite0: {len(calibration)} calibration / {len(validation)} validation crops of "
         f"{args.images} ({args.min_crop:.0%}-100 % of the shorter side); "
-        f"statistics and float reference in {time.perf_counter() - start:.1f} s"
+        f"float reference in {time.perf_counter() - start:.1f} s"
     )
     print(
-        f"{'scheme':9} {'method':10} {'bias corr.':10} {'CLE':4} {'GPTQ':4} {'top-1 %':>8} {'top-5 %':>8} "
-        f"{'SNR dB':>7} {'s':>5}"
+        f"{'scheme':9} {'method':10} {'bias corr.':10} {'CLE':4} {'GPTQ':4} {'grid':4} {'top-1 %':>8} "
+        f"{'top-5 %':>8} {'SNR dB':>7} {'s':>5}"
     )
     results = []
-    rounding: dict[tuple[bool, str], dict] = {}
     for scheme_name in choices(args.schemes, SCHEMES):
         scheme = SCHEMES[scheme_name]
-        for method in choices(args.methods, METHODS):
-            for bias in switch(args.bias):
-                for cle, g in graphs.items():
-                    for gptq in switch(args.reconstruct):
-                        start = time.perf_counter()
-                        if gptq and (cle, scheme_name) not in rounding:
-                            # The weight scales (and so the rounding) do not depend on the method.
-                            calibrate(g, statistics[cle], CalibrationConfig(method=method), scheme)
-                            rounding[cle, scheme_name] = gptq_rounding(g, calibration)
-                        rounded = rounding[cle, scheme_name] if gptq else {}
-                        m = run_setting(
-                            g, statistics[cle], validation, reference, method, scheme, bias, rounded
-                        )
-                        seconds = time.perf_counter() - start
-                        results.append((m.top1, m.snr_db, scheme_name, method, bias, cle, gptq))
-                        flags = " ".join(
-                            f"{'on' if x else 'off':{w}}" for x, w in ((bias, 10), (cle, 4), (gptq, 4))
-                        )
-                        print(
-                            f"{scheme_name:9} {method:10} {flags} {m.top1:8.1f} {m.top5:8.1f} "
-                            f"{m.snr_db:7.2f} {seconds:5.1f}",
-                            flush=True,
-                        )
-    top1, snr, scheme_name, method, bias, cle, gptq = max(results, key=lambda r: (r[0], r[1]))
+        # fit_grids leaves asymmetric schemes alone: their grid column would repeat the same rows.
+        grid_settings = switch(args.grids) if scheme.symmetric else [False]
+        settings = itertools.product(
+            choices(args.methods, METHODS),
+            switch(args.bias),
+            switch(args.cle),
+            switch(args.reconstruct),
+            grid_settings,
+        )
+        for method, bias, cle, gptq, grids in settings:
+            start = time.perf_counter()
+            prepared = graphs.get(cle, grids, scheme, bias)
+            rounded = graphs.rounding(prepared, scheme) if gptq else {}
+            m = run_setting(prepared, validation, reference, method, scheme, bias, rounded)
+            seconds = time.perf_counter() - start
+            results.append((m.top1, m.snr_db, scheme_name, method, bias, cle, gptq, grids))
+            columns = " ".join(
+                f"{'on' if x else 'off':{w}}" for x, w in ((bias, 10), (cle, 4), (gptq, 4), (grids, 4))
+            )
+            measured = f"{m.top1:8.1f} {m.top5:8.1f} {m.snr_db:7.2f}"
+            print(f"{scheme_name:9} {method:10} {columns} {measured} {seconds:5.1f}", flush=True)
+    top1, snr, scheme_name, method, bias, cle, gptq, grids = max(results, key=lambda r: (r[0], r[1]))
     verdict = "meets" if top1 >= 97.0 else "misses"
     low, high = wilson_interval(top1, len(validation))
     print(
         f"best: {scheme_name} {method}, bias correction {'on' if bias else 'off'}, "
-        f"CLE {'on' if cle else 'off'}, GPTQ rounding {'on' if gptq else 'off'}: "
+        f"CLE {'on' if cle else 'off'}, GPTQ rounding {'on' if gptq else 'off'}, "
+        f"grid fit {'on' if grids else 'off'}: "
         f"top-1 agreement {top1:.1f} % (95 % interval {low:.1f}-{high:.1f} % over {len(validation)} crops), "
         f"SNR {snr:.2f} dB ({verdict} the 97 % target)"
     )
-    for index, label in ((4, "bias correction"), (5, "CLE"), (6, "GPTQ rounding")):
+    scheme = SCHEMES[scheme_name]
+    prepared = graphs.get(cle, grids, scheme, bias)
+    rounded = graphs.rounding(prepared, scheme) if gptq else {}
+    m = run_setting(prepared, validation, reference, method, scheme, bias, rounded, activations=False)
+    alone = f"top-1 {m.top1:.1f} %, SNR {m.snr_db:.2f} dB"
+    print(f"the best setting's weights alone in int8 (activations in float): {alone}")
+    for index, label in ((4, "bias correction"), (5, "CLE"), (6, "GPTQ rounding"), (7, "grid fit")):
         for enabled in (False, True):
             gains = [r[1] for r in results if r[index] == enabled]
             if gains:

@@ -65,7 +65,7 @@ def align_input_to_pixels(graph: Graph, spec: Preprocess | None) -> dict[str, Qu
         return {}
     x = graph.inputs[0]
     conv = _first_conv(x)
-    if conv is None or x.rank != 4:
+    if conv is None or x.rank != 4 or x.dtype != np.float32:
         return {}
     channels = x.shape[1]
     std = np.broadcast_to(np.asarray(spec.std, np.float64), (channels,))

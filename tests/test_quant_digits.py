@@ -167,6 +167,8 @@ def test_image_calibration_records_the_preprocessing(digits, files, tmp_path):
     assert manifest["preprocess"]["color"] == "gray" and manifest["preprocess"]["layout"] == "nchw"
     assert manifest["preprocess"]["spec"] in (out / "README.md").read_text()
     assert report(out)["quantization"]["calibration"]["samples"] == 40
+    # The onnxruntime scheme is symmetric: the 8-bit grey input is quantized on its pixel grid.
+    assert manifest["quantization"]["int8_grid"]["pixel_input"] == "pixels"
 
 
 def test_cli_methods_are_the_engines():

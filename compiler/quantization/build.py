@@ -160,6 +160,7 @@ def manifest_entries(options: QuantizationOptions, result: QuantizationResult | 
             "bias_correction": bool(result.bias_corrected),
             "equalize": result.calibration.config.equalize,
             "reconstruct": result.calibration.config.reconstruct,
+            "int8_grid": result.grids.report(),
             "float_layers": list(result.float_layers),
         }
     return entries

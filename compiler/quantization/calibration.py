@@ -153,7 +153,8 @@ def output_params(stats: TensorStats, scheme: QuantScheme) -> tuple[QuantParams,
     """
     low, high = OUTPUT_HEADROOM * stats.minimum, OUTPUT_HEADROOM * stats.maximum
     if scheme.symmetric:
-        low, high = -max(abs(low), abs(high)), max(abs(low), abs(high))
+        amax = max(abs(low), abs(high))
+        low, high = -amax, amax
     return range_params(scheme, low, high), (low, high)
 
 

@@ -32,30 +32,40 @@ def _weight_error(node: Node, rounded: np.ndarray | None) -> np.ndarray:
     return dequantize_array(ints, params).astype(np.float64) - weight.data.astype(np.float64)
 
 
-def _conv_shift(node: Node, means: np.ndarray, rounded: np.ndarray | None) -> np.ndarray:
-    error = _weight_error(node, rounded)
-    out_channels, in_per_group = error.shape[:2]
-    groups = int(node.attrs.get("group", 1))
-    grouped_means = means.reshape(groups, in_per_group)
-    per_tap = error.reshape(groups, out_channels // groups, in_per_group, -1).sum(axis=3)
-    return np.einsum("goc,gc->go", per_tap, grouped_means).reshape(out_channels)
+def constant_response(node: Node, weight: np.ndarray, per_channel: np.ndarray) -> np.ndarray:
+    """Per output channel of a Conv (any group count) or Gemm (``transA = 0``, times ``alpha / beta``),
+    what ``weight`` adds when input channel ``c`` holds ``per_channel[c]`` everywhere (padding aside).
+
+    ``weight`` is the layer's weight or an error of it; this is how a constant input, or the mean
+    of an input, folds into the bias.
+    """
+    if node.op is Op.CONV:
+        out_channels, in_per_group = weight.shape[:2]
+        groups = int(node.attrs.get("group", 1))
+        grouped = per_channel.reshape(groups, in_per_group)
+        per_tap = weight.reshape(groups, out_channels // groups, in_per_group, -1).sum(axis=3)
+        return np.einsum("goc,gc->go", per_tap, grouped).reshape(out_channels)
+    matrix = weight.T if node.attrs.get("transB", 0) else weight  # [K, N]
+    return node.attrs.get("alpha", 1.0) / node.attrs.get("beta", 1.0) * (per_channel @ matrix)
 
 
-def _gemm_shift(node: Node, means: np.ndarray, rounded: np.ndarray | None) -> np.ndarray | None:
-    if node.attrs.get("transA", 0) or node.attrs.get("beta", 1.0) == 0.0:
-        return None
-    error = _weight_error(node, rounded)
-    error = error.T if node.attrs.get("transB", 0) else error  # [K, N]
-    return node.attrs.get("alpha", 1.0) / node.attrs.get("beta", 1.0) * (means @ error)
-
-
-def _current_bias(node: Node, channels: int) -> np.ndarray | None:
+def current_bias(node: Node, channels: int) -> np.ndarray | None:
+    """The constant bias over ``channels`` outputs in float64 (zeros without one), or None if it is
+    computed or of another size."""
     bias = node.input(2)
     if bias is None:
         return np.zeros(channels)
     if bias.data is None or bias.data.size not in (1, channels):
         return None
     return np.broadcast_to(bias.data.astype(np.float64).reshape(-1), (channels,))
+
+
+def set_bias(graph: Graph, node: Node, bias: np.ndarray, suffix: str) -> None:
+    """Give ``node`` a new float32 bias constant ``<node>_<suffix>`` (the old one may be shared)."""
+    constant = graph.constant(f"{node.name}_{suffix}", np.asarray(bias, np.float32))
+    if len(node.inputs) < 3:
+        node.inputs.append(None)
+    graph.set_input(node, 2, constant)
 
 
 def bias_corrections(
@@ -73,15 +83,13 @@ def bias_corrections(
         weight = node.input(1)
         if data is None or data.name not in means or weight is None or weight.quant is None:
             continue
-        if node.op is Op.CONV:
-            shift = _conv_shift(node, means[data.name], rounded.get(node.name))
-        elif node.op is Op.GEMM:
-            shift = _gemm_shift(node, means[data.name], rounded.get(node.name))
-        else:
+        gemm_without_bias = node.op is Op.GEMM and (
+            node.attrs.get("transA", 0) or node.attrs.get("beta", 1.0) == 0.0
+        )
+        if node.op not in (Op.CONV, Op.GEMM) or gemm_without_bias:
             continue
-        if shift is None:
-            continue
-        bias = _current_bias(node, len(shift))
+        shift = constant_response(node, _weight_error(node, rounded.get(node.name)), means[data.name])
+        bias = current_bias(node, len(shift))
         if bias is not None:
             corrections[node.name] = (bias - shift).astype(np.float32)
     return corrections
@@ -94,10 +102,7 @@ def apply_bias_corrections(
     count = 0
     for node in graph.nodes:
         if node.name in corrections and node.name not in skip:
-            constant = graph.constant(f"{node.name}_bias_corrected", corrections[node.name])
-            if len(node.inputs) < 3:
-                node.inputs.append(None)
-            graph.set_input(node, 2, constant)
+            set_bias(graph, node, corrections[node.name], "bias_corrected")
             count += 1
     graph.prune_unused_constants()
     return count

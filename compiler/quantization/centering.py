@@ -26,6 +26,7 @@ import numpy as np
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ir.ops import Op
 from edgec.passes.rewrite import unfuse_padding
+from edgec.quantization.bias import constant_response, current_bias, set_bias
 
 # Ops that carry a constant shift of their (first) input to their output.
 _PASS_SHIFT = frozenset({Op.GLOBAL_AVERAGE_POOL, Op.FLATTEN, Op.RESHAPE})
@@ -77,38 +78,26 @@ def _absorbers(graph: Graph, value: Value) -> list[Node] | None:
     return found
 
 
-def _set_bias(graph: Graph, node: Node, bias: np.ndarray) -> None:
-    """Give ``node`` a new bias constant (the old one may be shared)."""
-    value = graph.constant(f"{node.name}_centred_bias", bias.astype(np.float32))
-    if len(node.inputs) < 3:
-        node.inputs.append(None)
-    graph.set_input(node, 2, value)
-
-
-def _bias(node: Node, channels: int) -> np.ndarray:
-    bias = node.const_input(2)
-    return np.zeros(channels) if bias is None else np.broadcast_to(bias.astype(np.float64), (channels,))
-
-
-def _weight_sums(node: Node) -> np.ndarray:
-    """Per output channel, the sum of the weights (times Gemm's ``alpha / beta``)."""
-    weight = node.const_input(1)
-    assert weight is not None
-    weight = weight.astype(np.float64)
-    if node.op is Op.CONV:
-        return weight.reshape(weight.shape[0], -1).sum(axis=1)
-    sums = weight.sum(axis=1) if node.attrs.get("transB", 0) else weight.sum(axis=0)
-    return node.attrs.get("alpha", 1.0) / node.attrs.get("beta", 1.0) * sums
+def _input_channels(node: Node) -> int:
+    source = node.inputs[0]
+    assert source is not None and source.shape is not None
+    return source.shape[1] if node.op is Op.CONV else source.shape[-1]
 
 
 def _centre(graph: Graph, producer: Node, high: float, consumers: list[Node]) -> None:
     shift = high / 2.0
     channels = producer.output.shape[1] if producer.op is Op.CONV else producer.output.shape[-1]
-    _set_bias(graph, producer, _bias(producer, channels) - shift)
+    bias = current_bias(producer, channels)
+    assert bias is not None
+    set_bias(graph, producer, bias - shift, "centred_bias")
     producer.attrs["activation_attrs"] = {"min": -shift, "max": high - shift}
     for node in consumers:
-        sums = _weight_sums(node)
-        _set_bias(graph, node, _bias(node, len(sums)) + shift * sums)
+        weight = node.const_input(1)
+        assert weight is not None
+        taken_back = constant_response(node, weight.astype(np.float64), np.full(_input_channels(node), shift))
+        bias = current_bias(node, len(taken_back))
+        assert bias is not None
+        set_bias(graph, node, bias + taken_back, "centred_bias")
         if node.op is Op.CONV:
             unfuse_padding(graph, node, -shift)
 

@@ -28,6 +28,7 @@ import numpy as np
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ir.ops import Op
 from edgec.passes.rewrite import unfuse_padding
+from edgec.quantization.bias import constant_response, current_bias, set_bias
 from edgec.quantization.centering import constant_parameters
 from edgec.quantization.preprocess import Preprocess
 from edgec.quantization.scheme import symmetric_params
@@ -85,20 +86,14 @@ def align_input_to_pixels(graph: Graph, spec: Preprocess | None) -> dict[str, Qu
         name="pixels",
         before=conv,
     )
-    weight, bias = conv.const_input(1), conv.const_input(2)
-    assert weight is not None
+    weight = conv.const_input(1)
+    bias = current_bias(conv, conv.output.shape[1])
+    assert weight is not None and bias is not None
     weight = weight.astype(np.float64)
     a, b = 1.0 / k, -d / k
-    shift = np.einsum("ochw,c->o", weight, b)
-    new_bias = shift if bias is None else bias.astype(np.float64) + shift
-    if len(conv.inputs) < 3:
-        conv.inputs.append(None)
-    graph.set_input(
-        conv,
-        1,
-        graph.constant(f"{conv.name}_pixel_weight", (weight * a[None, :, None, None]).astype(np.float32)),
-    )
-    graph.set_input(conv, 2, graph.constant(f"{conv.name}_pixel_bias", new_bias.astype(np.float32)))
+    set_bias(graph, conv, bias + constant_response(conv, weight, b), "pixel_bias")
+    folded = graph.constant(f"{conv.name}_pixel_weight", (weight * a[None, :, None, None]).astype(np.float32))
+    graph.set_input(conv, 1, folded)
     graph.set_input(conv, 0, pixels.output)
     graph.prune_unused_constants()
     return {pixels.output.name: pixel_params()}

@@ -1,19 +1,30 @@
 """Bundles appear whole or not at all, and the same inputs give the same bytes.
 
-A bundle is written into a hidden temporary directory beside its final
-place and renamed into place when complete; on any error the temporary
-directory is removed. An existing bundle is replaced only with ``force``.
+A bundle is written into a hidden staging directory beside its final place
+(``.NAME.<pid>-<random>.tmp``, the pid of the build that owns it) and renamed
+into place when complete; on any error the staging directory is removed. A
+lock file beside the output (``.NAME.lock``, held with ``flock``) keeps two
+builds from writing one output at once; staging directories whose build died
+are removed by the next build of that output.
+
+``--force`` replaces only an edgec bundle (a directory holding manifest.json),
+never the current directory, the input model or a directory containing either.
+The final rename checks the destination again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,62 +52,216 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def check_output(out_dir: Path, force: bool) -> None:
-    """Refuse, before any work, to overwrite an existing path without ``force``."""
-    if out_dir.exists() and not force:
+def is_bundle(path: Path) -> bool:
+    """A directory edgec wrote: its manifest.json is a JSON object with ``edgec_version``."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "edgec_version" in manifest
+
+
+def _contains(directory: Path, path: Path) -> bool:
+    return path == directory or path.is_relative_to(directory)
+
+
+def _replace_refusal(out_dir: Path, protected: Sequence[Path]) -> str | None:
+    """Why ``--force`` must not replace ``out_dir``, or None when it may."""
+    final = out_dir.resolve()
+    if _contains(final, Path.cwd().resolve()):
+        return "it is the current directory or contains it"
+    for path in protected:
+        if _contains(final, path.resolve()):
+            return f"it contains the input '{path}'"
+    if not is_bundle(final):
+        return f"it holds no edgec bundle (no {MANIFEST} written by edgec), so it is not edgec's to replace"
+    return None
+
+
+def _check_parent(out_dir: Path) -> None:
+    """The nearest existing ancestor of ``out_dir`` must be a directory we can create entries in."""
+    ancestor = out_dir.resolve().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
         raise OutputExistsError(
-            f"output '{out_dir}' already exists; pass --force to replace it or -o to choose another directory"
+            f"cannot create output '{out_dir}': '{ancestor}' is a file, not a directory; choose another -o"
         )
-    if out_dir.exists() and not out_dir.is_dir():
+    try:  # a real probe: access() says yes to root even where nothing can be created (/proc)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}-", suffix=".tmp", dir=ancestor))
+    except OSError as exc:
+        raise OutputExistsError(
+            f"cannot create output '{out_dir}': nothing can be created in '{ancestor}' "
+            f"({exc.strerror or exc}); choose another -o"
+        ) from exc
+
+
+def check_output(out_dir: Path, force: bool, protected: Sequence[Path] = ()) -> None:
+    """Refuse, before any work, an output that exists (without ``force``), that ``force`` must not
+    replace, or that cannot be created. ``protected``: paths (the input model) never replaced."""
+    _check_parent(out_dir)
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir():
         raise OutputExistsError(
             f"output '{out_dir}' exists and is not a directory; remove it or choose another -o"
         )
+    if not force:
+        raise OutputExistsError(
+            f"output '{out_dir}' already exists; pass --force to replace it or -o to choose another directory"
+        )
+    reason = _replace_refusal(out_dir, protected)
+    if reason is not None:
+        raise OutputExistsError(f"--force will not replace '{out_dir}': {reason}. Choose another -o.")
 
 
 @contextmanager
-def staging(out_dir: Path, force: bool) -> Iterator[Path]:
+def staging(out_dir: Path, force: bool, protected: Sequence[Path] = ()) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``out_dir`` when the block succeeds."""
-    check_output(out_dir, force)
+    check_output(out_dir, force, protected)
     parent = out_dir.resolve().parent
     created = _missing_ancestors(parent)
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputExistsError(f"cannot create output '{out_dir}': {exc.strerror or exc}") from exc
     done = False
     try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        _replace(tmp, out_dir.resolve())
-        done = True
+        with _output_lock(parent, out_dir):
+            remove_stale(parent, out_dir.name)
+            tmp = _make_staging(parent, out_dir)
+            try:
+                yield tmp
+                os.chmod(tmp, 0o755)
+                _replace(tmp, parent / out_dir.name, force, protected)
+                done = True
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
         if not done:
             for directory in created:
-                directory.rmdir()
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+
+
+def _make_staging(parent: Path, out_dir: Path) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}-", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise OutputExistsError(f"cannot create output '{out_dir}': {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def _output_lock(parent: Path, out_dir: Path) -> Iterator[None]:
+    """An exclusive flock on ``.NAME.lock`` beside the output; removed again on release."""
+    path = parent / f".{out_dir.name}.lock"
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as exc:
+            raise OutputExistsError(f"cannot create output '{out_dir}': {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputExistsError(
+                f"another edgec build is writing output '{out_dir}' right now; "
+                "wait for it or choose another -o"
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the file was removed and re-created by a build that just finished: lock the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+_STAGING = r"\.{name}\.(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp"
+
+
+def remove_stale(parent: Path, name: str) -> list[Path]:
+    """Remove the staging directories of ``name`` whose build process is gone; return them."""
+    pattern = re.compile(_STAGING.format(name=re.escape(name)))
+    removed = []
+    for entry in parent.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink() and not _alive(int(match["pid"])):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this build holds the lock, so a directory with its own pid is a leftover too
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _missing_ancestors(path: Path) -> list[Path]:
     """The directories mkdir(parents=True) would create for ``path``, deepest first."""
     missing = []
-    while not path.exists():
+    while not path.exists() and path != path.parent:
         missing.append(path)
         path = path.parent
     return missing
 
 
-def _replace(new: Path, final: Path) -> None:
-    if not final.exists():
-        new.rename(final)
+def _replace(new: Path, final: Path, force: bool, protected: Sequence[Path]) -> None:
+    """Rename ``new`` to ``final``, checking ``final`` again: something may have appeared there."""
+    if not final.exists() and not final.is_symlink():
+        _rename_new(new, final)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+    check_output(final, force, protected)
+    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}-", suffix=".old", dir=final.parent))
     old.rmdir()
     final.rename(old)
     try:
-        new.rename(final)
-    except OSError:
+        _rename_new(new, final)
+    except OutputExistsError:
         old.rename(final)
         raise
     shutil.rmtree(old)
+
+
+def _rename_noreplace(new: Path, final: Path) -> None:
+    """rename(2) that fails with EEXIST when ``final`` exists, even as an empty directory (Linux
+    renameat2 RENAME_NOREPLACE); elsewhere a plain rename, which fails on a non-empty directory."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd, noreplace = -100, 1
+        if renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(final), noreplace) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):
+            raise OSError(code, os.strerror(code), str(final))
+    new.rename(final)
+
+
+def _rename_new(new: Path, final: Path) -> None:
+    try:
+        _rename_noreplace(new, final)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise OutputExistsError(
+                f"output '{final}' appeared while edgec was building; it was left untouched and no bundle "
+                f"was written. Run again with another -o"
+            ) from exc
+        raise OutputExistsError(f"cannot create output '{final}': {exc.strerror or exc}") from exc
 
 
 def file_hashes(directory: Path) -> dict[str, str]:

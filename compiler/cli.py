@@ -18,6 +18,7 @@ from typing import Any
 from edgec import __version__
 from edgec.compression import options as compression
 from edgec.errors import EdgecError, UsageError
+from edgec.limits import MAX_CALIBRATION_SAMPLES, MAX_SAMPLES
 from edgec.quantization import options as quantization
 from edgec.shape_profile import ShapeProfile, parse_shape_profile
 
@@ -30,6 +31,27 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     if match is None:
         raise argparse.ArgumentTypeError(f"expected NAME=DIMxDIMx..., e.g. input=1x3x224x224, got {text!r}")
     return match["name"], tuple(int(d) for d in match["dims"].split("x"))
+
+
+def _seed(text: str) -> int:
+    """A seed for numpy's generator: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value}")
+    return value
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    """--samples and --calibration-samples within 1..their cap (exit 2 naming the option and cap)."""
+    counts = (("--samples", args.samples, MAX_SAMPLES),)
+    if args.calibration_samples is not None:
+        counts += (("--calibration-samples", args.calibration_samples, MAX_CALIBRATION_SAMPLES),)
+    for option, value, cap in counts:
+        if not 1 <= value <= cap:
+            raise UsageError(f"{option} must be between 1 and {cap}, got {value}")
 
 
 def _shape_profile(text: str) -> ShapeProfile:
@@ -131,7 +153,7 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--samples", type=int, default=8, help="random samples for the accuracy check (default 8)"
     )
-    build.add_argument("--seed", type=int, default=0, help="seed of the random samples (default 0)")
+    build.add_argument("--seed", type=_seed, default=0, help="seed of the random samples (default 0)")
     build.add_argument("--dump-ir", type=Path, metavar="DIR", help="write the IR after each pass into DIR")
     build.add_argument(
         "--io-layout",
@@ -168,8 +190,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _cmd_build(args: argparse.Namespace) -> int:
     from edgec.pipeline import BuildOptions, build
 
-    if args.samples < 1:
-        raise UsageError("--samples must be at least 1")
+    _check_counts(args)
     result = build(
         BuildOptions(
             model=args.model,

@@ -22,9 +22,10 @@ from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
 from edgec.compression.options import CompressionRequest
 from edgec.compression.stage import CompressionResult, compress
-from edgec.errors import AccuracyError, UnsupportedOpError, UsageError
+from edgec.errors import AccuracyError, TargetError, UnsupportedOpError, UsageError
 from edgec.frontend import load_model
 from edgec.ir.graph import Graph, Value
+from edgec.limits import check_sample_count, tensor_bytes
 from edgec.passes import make_spec, run_passes
 from edgec.passes.layout import stored_shape
 from edgec.passes.manager import PassRecord, PassSpec
@@ -129,6 +130,15 @@ def _with_io_layout(pipeline: list[PassSpec], io_layout: str | None, target: Tar
     ]
 
 
+def _check_sample_memory(options: BuildOptions, graph: Graph) -> None:
+    """Sample counts against memory, before the samples are made (exit 2 naming the option)."""
+    per_sample = sum(tensor_bytes(v.shape or (), v.dtype) for v in graph.inputs)
+    if options.sample_data is None:
+        check_sample_count("--samples", options.samples, per_sample)
+    if options.quantization.samples is not None:
+        check_sample_count("--calibration-samples", options.quantization.samples, per_sample)
+
+
 def _samples(options: BuildOptions, graph: Graph) -> SampleSet:
     if options.sample_data is not None:
         return load_samples(options.sample_data, graph.inputs)
@@ -189,14 +199,41 @@ def _check_backend_flags(options: BuildOptions, target: Target) -> None:
         )
 
 
+def _protected(options: BuildOptions) -> tuple[Path, ...]:
+    """The user's inputs: --force never replaces a directory that contains one of them."""
+    data = (options.quantization.calibration_data, options.quantization.validation_data)
+    return tuple(p for p in (options.model, options.sample_data, *data) if p is not None)
+
+
+def _target_passes(target: Target) -> list[PassSpec]:
+    """The entry's passes; an unknown pass or option is a catalogue error (exit 6) naming the file."""
+    try:
+        return [make_spec(name, dict(opts)) for name, opts in target.passes]
+    except UsageError as exc:
+        where = f"targets file '{target.source}', entry '{target.name}', key 'passes'"
+        raise TargetError(f"{where}: {exc}") from exc
+
+
+def _check_budget_use(options: BuildOptions, target: Target, precision: str) -> None:
+    """--max-accuracy-drop binds int8 builds, compression passes and ternary; refuse it elsewhere."""
+    quantized = precision in QUANTIZED_PRECISIONS or precision == "ternary"
+    if options.quantization.budgets and not quantized and not options.compression.active:
+        raise UsageError(
+            f"--max-accuracy-drop bounds int8 builds and compression passes; this {precision} build for "
+            f"'{target.name}' has neither, so it would be ignored. Leave it out, or add --precision int8 "
+            f"or a compression option such as --prune."
+        )
+
+
 def _plan(options: BuildOptions) -> _Plan:
     target = load_catalogue(options.targets_files).select(options.target, options.runtime)
     precision = target.resolve_precision(options.precision)
     backend = backends.load(target.backend, target.name)
     _check_backend_flags(options, target)
+    _check_budget_use(options, target, precision)
     out_dir = options.output or default_output(options.model, target.name)
-    check_output(out_dir, options.force)
-    target_passes = [make_spec(name, dict(opts)) for name, opts in target.passes]
+    check_output(out_dir, options.force, _protected(options))
+    target_passes = _target_passes(target)
     pipeline = _with_io_layout(target_passes + backend.passes(target, precision), options.io_layout, target)
     return _Plan(
         target, precision, backend, out_dir, pipeline[: len(target_passes)], pipeline[len(target_passes) :]
@@ -209,6 +246,7 @@ def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
     if options.backend_options.get("shape_profile"):
         shapes = merged_input_shapes(options.model, options.backend_options["shape_profile"], shapes)
     graph = load_model(options.model, shapes, default_batch=plan.target.default_batch)
+    _check_sample_memory(options, graph)
     records = run_passes(graph, plan.target_passes, dump_dir=options.dump_ir)
     samples = _samples(options, graph)
     compressed = compress(graph, options, samples, plan.target, plan.precision)
@@ -247,7 +285,7 @@ def build(options: BuildOptions) -> BuildResult:
     plan = _plan(options)
     compiled = _compile(options, plan)
     target, precision, quantized = plan.target, plan.precision, compiled.quantized
-    with staging(plan.out_dir, options.force) as tmp:
+    with staging(plan.out_dir, options.force, _protected(options)) as tmp:
         backend_options = {**options.backend_options, "samples": compiled.samples.samples}
         backend_options["sample_data"] = options.sample_data
         if quantized is not None:

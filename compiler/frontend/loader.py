@@ -9,17 +9,19 @@ inference until every shape is static -> layouts -> verify
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PureWindowsPath
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
-from edgec.errors import ModelError, UnsupportedOpError
+from edgec.errors import ModelError, ShapeError, UnsupportedOpError
 from edgec.frontend.importers import SUPPORTED_OPS, import_nodes
-from edgec.frontend.importers_base import ImportState
+from edgec.frontend.importers_base import ImportState, TensorType
 from edgec.frontend.shapes import (
     fix_input_shapes,
     infer_types,
@@ -29,14 +31,28 @@ from edgec.frontend.shapes import (
 )
 from edgec.ir.graph import Graph, Layout
 from edgec.ir.verify import verify
+from edgec.limits import tensor_budget, too_big
 from edgec.passes import manager
 
 MIN_OPSET, MAX_OPSET = 7, 21
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 _MAX_LISTED_NODES = 5
+_DTYPES = frozenset(helper.get_all_tensor_dtypes())
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse before reading anything that is not a regular file (a directory, /dev/zero, a FIFO)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ModelError(f"cannot read the model {path}: {exc.strerror or exc}.") from exc
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+        raise ModelError(f"the model {path} is {kind}, not a regular file; give the path of an .onnx file.")
 
 
 def read_model(path: Path) -> onnx.ModelProto:
+    _check_regular(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -153,11 +169,47 @@ def check_model(model: onnx.ModelProto, file: str) -> None:
         ) from exc
 
 
+def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {name: node for node in model.graph.node for name in node.output if name}
+
+
+def check_sizes(model: onnx.ModelProto, file: str, types: Mapping[str, TensorType]) -> None:
+    """Every tensor whose shape is known must fit in memory: exit 5 naming the tensor and its node."""
+    budget = tensor_budget()
+    producers = _producers(model)
+    for name, (dtype, shape) in types.items():
+        reason = too_big(shape, dtype, budget) if shape is not None else None
+        if reason is None:
+            continue
+        node = producers.get(name)
+        where = f", output of {node.op_type} node '{node.name or name}'" if node is not None else ""
+        raise ShapeError(
+            f"{file}: tensor '{name}'{where}: {reason}. Use smaller input dims or fix the model."
+        )
+
+
+def _initializer(tensor: onnx.TensorProto, file: str, budget: int) -> np.ndarray:
+    """The initializer's data; ModelError (exit 3) when it is too big or inconsistent."""
+    dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type) if tensor.data_type in _DTYPES else None
+    reason = too_big(tensor.dims, dtype, budget)
+    if reason is not None:
+        raise ModelError(f"{file}: initializer '{tensor.name}': {reason}.")
+    try:
+        return numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelError(
+            f"{file}: initializer '{tensor.name}' cannot be read ({exc}); its data does not match its "
+            f"type and dims {list(tensor.dims)}. Export the model again."
+        ) from exc
+
+
 def _build(model: onnx.ModelProto, file: str, opset: int) -> Graph:
     types = infer_types(model, file)
+    check_sizes(model, file, types)
     graph = Graph(model.graph.name or Path(file).stem)
+    budget = tensor_budget()
     for tensor in model.graph.initializer:
-        graph.constant(tensor.name, numpy_helper.to_array(tensor))
+        graph.constant(tensor.name, _initializer(tensor, file, budget))
     for info in real_inputs(model):
         dtype, shape = types[info.name]
         graph.add_input(info.name, dtype, shape, Layout.NONE)

@@ -18,6 +18,7 @@ from edgec.errors import ShapeError, UsageError
 from edgec.frontend.importers_base import TensorType
 from edgec.ir.graph import Graph, Shape
 from edgec.ir.onnx_export import to_onnx
+from edgec.limits import tensor_budget, too_big
 from edgec.passes.fold_constants import FoldConstantsOptions, fold_constants, fold_node
 
 Dims = list[int | None]
@@ -30,11 +31,35 @@ def real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 
 
 def _declared_dims(info: onnx.ValueInfoProto) -> Dims | None:
-    """Static dims as ints, dynamic ones (dim_param, missing, <= 0) as None; None if rank unknown."""
+    """Static dims as ints (even invalid ones <= 0), dynamic ones (dim_param, no value) as None;
+    None if the rank is unknown."""
     tensor = info.type.tensor_type
     if not tensor.HasField("shape"):
         return None
-    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim]
+    return [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+
+
+def _check_declared(file: str, info: onnx.ValueInfoProto, dims: Dims) -> None:
+    """A static dim must be positive: 0 or below is an invalid model, not a dynamic dim."""
+    bad = [i for i, d in enumerate(dims) if d is not None and d <= 0]
+    if bad:
+        shown = _format_dims(dims)
+        raise ShapeError(
+            f"{file}: input '{info.name}' declares dim {bad[0]} as {dims[bad[0]]} ({shown}), which is not a "
+            f"valid size: a static dim must be positive (a dynamic one has a name or no value). Fix the "
+            f"model, or pass --input-shape {info.name}=... with the sizes you deploy at."
+        )
+
+
+def _check_size(file: str, info: onnx.ValueInfoProto, dims: list[int]) -> None:
+    dtype = helper.tensor_dtype_to_np_dtype(info.type.tensor_type.elem_type) if _known_type(info) else None
+    reason = too_big(dims, dtype, tensor_budget())
+    if reason is not None:
+        raise ShapeError(f"{file}: input '{info.name}': {reason}. Use smaller input dims.")
+
+
+def _known_type(info: onnx.ValueInfoProto) -> bool:
+    return info.type.tensor_type.elem_type in helper.get_all_tensor_dtypes()
 
 
 def _dim_label(info: onnx.ValueInfoProto, index: int) -> str:
@@ -55,6 +80,14 @@ def _override(file: str, info: onnx.ValueInfoProto, dims: Dims | None, given: Se
         )
     if not all(isinstance(d, (int, np.integer)) and d > 0 for d in wanted):
         raise UsageError(f"--input-shape {info.name}={wanted}: every dim must be a positive integer.")
+    declared = dims or [None] * len(wanted)
+    fixed = [i for i, (d, w) in enumerate(zip(declared, wanted, strict=True)) if d is not None and 0 < d != w]
+    if fixed:
+        raise UsageError(
+            f"--input-shape {info.name}={_format_dims(wanted)} contradicts the static shape "
+            f"{_format_dims(dims or [])} of input '{info.name}' in {file} (dim {fixed[0]}); --input-shape "
+            f"sets dynamic dims only. Give the model's own sizes there, or re-export it with dynamic dims."
+        )
     return [int(d) for d in wanted]
 
 
@@ -92,10 +125,13 @@ def fix_input_shapes(
             raise ShapeError(
                 f"{file}: input '{name}' has no declared shape; pass --input-shape {name}=... with its dims."
             )
+        else:
+            _check_declared(file, info, dims)
         if dims and dims[0] is None and default_batch is not None:
             dims[0] = default_batch
         if any(d is None for d in dims):
             raise _dynamic_error(file, info, dims)
+        _check_size(file, info, dims)
         shape = info.type.tensor_type.shape
         shape.ClearField("dim")
         for d in dims:
@@ -129,7 +165,8 @@ def infer_types(model: onnx.ModelProto, file: str) -> dict[str, TensorType]:
         raise ShapeError(
             f"{file}: ONNX shape inference rejects the model with these input shapes: {detail}"
         ) from exc
-    infos = [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
+    # Inputs last: an output that is also an input (a graph without nodes) keeps the input's shape.
+    infos = [*inferred.graph.output, *inferred.graph.value_info, *inferred.graph.input]
     return {info.name: _tensor_type(info) for info in infos if info.type.HasField("tensor_type")}
 
 

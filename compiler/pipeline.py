@@ -36,6 +36,7 @@ from edgec.quantization.build import (
     manifest_entries,
     quantize_for_build,
 )
+from edgec.quantization.data import check_arrays
 from edgec.quantization.engine import QuantizationResult
 from edgec.runtime import run
 from edgec.shape_profile import check_backend, merged_input_shapes
@@ -137,6 +138,18 @@ def _check_sample_memory(options: BuildOptions, graph: Graph) -> None:
         check_sample_count("--samples", options.samples, per_sample)
     if options.quantization.samples is not None:
         check_sample_count("--calibration-samples", options.quantization.samples, per_sample)
+
+
+def _check_data(options: BuildOptions) -> None:
+    """NaN/Inf and unreadable array data refused before any pass runs."""
+    data = (
+        ("sample", options.sample_data),
+        ("calibration", options.quantization.calibration_data),
+        ("validation", options.quantization.validation_data),
+    )
+    for purpose, path in data:
+        if path is not None and path.exists():
+            check_arrays(path, purpose)
 
 
 def _samples(options: BuildOptions, graph: Graph) -> SampleSet:
@@ -247,6 +260,7 @@ def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
         shapes = merged_input_shapes(options.model, options.backend_options["shape_profile"], shapes)
     graph = load_model(options.model, shapes, default_batch=plan.target.default_batch)
     _check_sample_memory(options, graph)
+    _check_data(options)
     records = run_passes(graph, plan.target_passes, dump_dir=options.dump_ir)
     samples = _samples(options, graph)
     compressed = compress(graph, options, samples, plan.target, plan.precision)

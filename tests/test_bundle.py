@@ -42,11 +42,12 @@ def test_failed_staging_leaves_nothing(tmp_path):
 def test_failed_replace_keeps_the_old_bundle(tmp_path):
     target = tmp_path / "bundle"
     target.mkdir()
+    (target / "manifest.json").write_text('{"edgec_version": "0"}')
     (target / "old.txt").write_text("old")
     with pytest.raises(RuntimeError), staging(target, force=True) as tmp:
         (tmp / "new.txt").write_text("new")
         raise RuntimeError("backend failed")
-    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in target.iterdir()) == ["manifest.json", "old.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
 
 

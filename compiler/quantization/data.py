@@ -7,16 +7,24 @@ Accepted forms of ``path``:
   spec; optional labels in ``labels.txt`` beside them, one
   ``<relative file name> <integer label>`` per line;
 - an ``.npz`` file keyed by input name, each array one input or a stack
-  ``[N, *input shape]``; an optional integer array ``labels`` (``[N]``);
+  ``[N, *input shape]`` or, for an input of batch B, ``[N * B, *input shape
+  without the batch dim]`` (so ``[N, C, H, W]`` is N samples of a
+  ``[1, C, H, W]`` input); an optional integer array ``labels`` (``[N]``);
 - an ``.npy`` file, for a model with one input;
 - a directory of ``.npz`` files, concatenated in sorted order.
 
-Errors name the file and say what to do: unreadable files, no samples,
-fewer samples than asked for, shapes that do not fit the model's inputs.
+Errors name the file and say what to do: unreadable, corrupt or pickled
+files (never loaded with pickle), no samples, fewer samples than asked for,
+shapes that do not fit the model's inputs, NaN or Inf values (named by input
+and sample index), integer inputs given values their dtype cannot hold
+exactly, images above Pillow's decompression-bomb limit, more data than
+fits in memory. Integer inputs keep their exact values.
 """
 
 from __future__ import annotations
 
+import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +33,7 @@ import numpy as np
 
 from edgec.errors import UsageError
 from edgec.ir.graph import Value
+from edgec.limits import SAMPLES_SHARE, available_memory, format_bytes, tensor_bytes
 from edgec.quantization.preprocess import Preprocess
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -73,22 +82,42 @@ def load_dataset(
     if not path.exists():
         raise UsageError(f"{purpose} data '{path}' does not exist")
     if path.is_dir():
-        images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        images = sorted(_images(path))
         archives = sorted(path.glob("*.npz"))
         if images:
-            dataset = _load_images(path, images, inputs, preprocess or Preprocess(), count)
+            dataset = _load_images(path, images, inputs, preprocess or Preprocess(), count, purpose)
         elif archives:
-            dataset = _concatenate([load_arrays(p, inputs) for p in archives], path)
+            dataset = _concatenate([load_arrays(p, inputs, purpose) for p in archives], path)
         else:
             raise UsageError(
                 f"{purpose} data directory '{path}' holds no images ({', '.join(IMAGE_SUFFIXES)}) "
                 f"and no .npz files"
             )
     elif path.suffix in (".npz", ".npy"):
-        dataset = load_arrays(path, inputs)
+        dataset = load_arrays(path, inputs, purpose)
     else:
         raise UsageError(f"{purpose} data '{path}' is neither a directory of images nor an .npz/.npy file")
     return _take(dataset, count, purpose)
+
+
+def check_arrays(path: Path, purpose: str) -> None:
+    """Before any work: an array file (or directory of .npz) readable, unpickled and free of NaN/Inf,
+    naming the file, the input and the sample index. Shapes are checked when the data is used."""
+    if path.is_dir():
+        files = sorted(path.glob("*.npz")) if not any(_images(path)) else []
+    elif path.suffix in (".npz", ".npy"):
+        files = [path]
+    else:
+        return
+    for file in files:
+        content = _read_archive(file, (), purpose)
+        for name, data in content.items():
+            if name != LABELS_KEY and data.ndim > 0:
+                _check_finite(file, name, data, data)
+
+
+def _images(root: Path) -> Iterator[Path]:
+    return (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def _take(dataset: Dataset, count: int | None, purpose: str) -> Dataset:
@@ -105,11 +134,47 @@ def _take(dataset: Dataset, count: int | None, purpose: str) -> Dataset:
     return dataset.head(count)
 
 
-def _load_images(
-    root: Path, files: list[Path], inputs: Sequence[Value], preprocess: Preprocess, count: int | None
-) -> Dataset:
+def _check_memory(what: str, count: int, per_sample: int, purpose: str) -> None:
+    budget = available_memory() // SAMPLES_SHARE
+    if count * per_sample > budget:
+        raise UsageError(
+            f"{purpose} data {what}: {count} samples of {format_bytes(per_sample)} each would take "
+            f"{format_bytes(count * per_sample)}, more than half of the memory available; use at most "
+            f"{budget // max(per_sample, 1)} (--calibration-samples, or fewer files)"
+        )
+
+
+def _decode(file: Path, spec: Preprocess) -> np.ndarray:
+    """One image through ``spec``; Pillow's decompression-bomb guard (warning and error) refuses it."""
     from PIL import Image, UnidentifiedImageError
 
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                array = spec.apply(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UsageError(
+            f"image '{file}' is too large to decode safely ({exc}); downscale it or remove it"
+        ) from exc
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise UsageError(f"cannot decode image '{file}': {exc}. Remove or replace the file.") from exc
+    if not np.isfinite(array).all():
+        raise UsageError(
+            f"image '{file}' becomes NaN or Inf after preprocessing; check --preprocess (a std or "
+            f"scale of 0?)"
+        )
+    return array
+
+
+def _load_images(
+    root: Path,
+    files: list[Path],
+    inputs: Sequence[Value],
+    preprocess: Preprocess,
+    count: int | None,
+    purpose: str,
+) -> Dataset:
     if len(inputs) != 1:
         names = ", ".join(v.name for v in inputs)
         raise UsageError(
@@ -121,13 +186,8 @@ def _load_images(
     batch = (value.shape or (1,))[0]
     wanted = len(files) if count is None else min(len(files), count * batch)
     wanted -= wanted % batch
-    arrays = []
-    for file in files[:wanted]:
-        try:
-            with Image.open(file) as image:
-                arrays.append(spec.apply(image))
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise UsageError(f"cannot decode image '{file}': {exc}. Remove or replace the file.") from exc
+    _check_memory(f"'{root}'", wanted // max(batch, 1), tensor_bytes(value.shape or (), value.dtype), purpose)
+    arrays = [_decode(file, spec) for file in files[:wanted]]
     stack = np.stack(arrays).reshape(-1, *(value.shape or ())).astype(value.dtype) if arrays else None
     data = {value.name: stack} if stack is not None else {}
     labels = _image_labels(root, files[:wanted], batch)
@@ -157,41 +217,129 @@ def _image_labels(root: Path, files: list[Path], batch: int) -> np.ndarray | Non
     return labels.reshape(-1, batch) if batch > 1 else labels
 
 
-def _read_archive(path: Path, inputs: Sequence[Value]) -> dict[str, np.ndarray]:
+def _archive_size(path: Path) -> int:
+    """Bytes the arrays of ``path`` take once loaded (an .npz's members uncompressed)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    return path.stat().st_size
+
+
+def _unreadable(path: Path, exc: Exception) -> UsageError:
+    if "allow_pickle" in str(exc):
+        return UsageError(
+            f"'{path}' holds object arrays (pickled Python objects), which edgec never loads; "
+            f"save plain numeric arrays (numpy.savez with numeric dtypes)"
+        )
+    return UsageError(
+        f"cannot read '{path}': {exc or type(exc).__name__}. The file is corrupt or not numpy data; "
+        f"give an .npz keyed by input name, or an .npy."
+    )
+
+
+def _read_archive(path: Path, inputs: Sequence[Value], purpose: str) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise UsageError(f"{purpose} data '{path}' is not a regular file; give an .npz or .npy file")
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise UsageError(
-            f"cannot read '{path}': {exc}. Give an .npz keyed by input name, or an .npy."
-        ) from exc
-    if isinstance(loaded, np.ndarray):
-        if len(inputs) != 1:
+        size = _archive_size(path)
+        if size > available_memory() // SAMPLES_SHARE:
             raise UsageError(
-                f"'{path}' is one array, but the model has {len(inputs)} inputs; "
-                f"give an .npz keyed by input name ({', '.join(v.name for v in inputs)})"
+                f"'{path}' holds {format_bytes(size)} of arrays, more than half of the memory available; "
+                f"give fewer samples"
             )
-        return {inputs[0].name: loaded}
-    with loaded:
-        return {key: loaded[key] for key in loaded.files}
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return _single(path, loaded, inputs)
+        with loaded:
+            return {key: loaded[key] for key in loaded.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from exc
 
 
-def load_arrays(path: Path, inputs: Sequence[Value]) -> Dataset:
-    """An .npz keyed by input name (an .npy for one input); each array is one input or a stack [N, ...]."""
-    content = _read_archive(path, inputs)
+def _single(path: Path, array: np.ndarray, inputs: Sequence[Value]) -> dict[str, np.ndarray]:
+    if not inputs:  # check_arrays: no model inputs to match yet
+        return {path.stem: array}
+    if len(inputs) != 1:
+        raise UsageError(
+            f"'{path}' is one array, but the model has {len(inputs)} inputs; "
+            f"give an .npz keyed by input name ({', '.join(v.name for v in inputs)})"
+        )
+    return {inputs[0].name: array}
+
+
+def _as_samples(path: Path, value: Value, data: np.ndarray) -> np.ndarray:
+    """``data`` as a stack ``[N, *shape]``: one input, a stack of them, or ``[N * B, *shape[1:]]``."""
+    shape = tuple(value.shape or ())
+    if data.shape == shape:
+        return data[None]
+    if data.shape[1:] == shape:
+        return data
+    batch = shape[0] if shape else 0
+    if batch >= 1 and data.ndim == len(shape) and data.shape[1:] == shape[1:] and len(data) % batch == 0:
+        return data.reshape(-1, *shape)
+    rest = ", ".join(map(str, shape[1:]))
+    raise UsageError(
+        f"'{path}': input '{value.name}' has shape {list(data.shape)}, expected {list(shape)}, "
+        f"[N, {', '.join(map(str, shape))}] or [N x {batch}, {rest}]"
+    )
+
+
+def _check_finite(path: Path, name: str, data: np.ndarray, converted: np.ndarray) -> None:
+    """Refuse NaN/Inf, naming the input and the first sample that holds one."""
+    for array, what in ((data, "NaN or Inf values"), (converted, f"values beyond {converted.dtype}'s range")):
+        if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.complexfloating):
+            continue
+        finite = np.isfinite(array).reshape(len(array), -1).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise UsageError(
+                f"'{path}': input '{name}', sample {bad[0]} holds {what} ({len(bad)} of {len(array)} "
+                f"samples do); edgec takes finite inputs only: clean or drop those samples"
+            )
+
+
+def _as_integers(path: Path, value: Value, data: np.ndarray) -> np.ndarray:
+    """Integer and bool inputs keep their exact values: no rounding, no wrap-around."""
+    if np.issubdtype(data.dtype, np.floating):
+        _check_finite(path, value.name, data, data)
+        if data.size and not np.array_equal(data, np.round(data)):
+            raise UsageError(
+                f"'{path}': input '{value.name}' is {value.dtype} in the model, but the data holds "
+                f"fractional values; give whole numbers"
+            )
+    if value.dtype == np.bool_:
+        low, high = 0, 1
+    else:
+        low, high = np.iinfo(value.dtype).min, np.iinfo(value.dtype).max
+    if data.size and (data.min() < low or data.max() > high):
+        raise UsageError(
+            f"'{path}': input '{value.name}' is {value.dtype} in the model, but the data holds values from "
+            f"{data.min()} to {data.max()}, outside {low}..{high}"
+        )
+    return data.astype(value.dtype)
+
+
+def _convert(path: Path, value: Value, data: np.ndarray) -> np.ndarray:
+    if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_):
+        raise UsageError(f"'{path}': input '{value.name}' holds {data.dtype} data, not numbers")
+    if np.issubdtype(value.dtype, np.integer) or value.dtype == np.bool_:
+        return _as_integers(path, value, data)
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = data.astype(value.dtype)
+    _check_finite(path, value.name, data, converted)
+    return converted
+
+
+def load_arrays(path: Path, inputs: Sequence[Value], purpose: str = "sample") -> Dataset:
+    """An .npz keyed by input name (an .npy for one input); each array is one input or a stack of them
+    (see the module's docstring). NaN/Inf and inexact integers are refused."""
+    content = _read_archive(path, inputs, purpose)
     missing = [v.name for v in inputs if v.name not in content]
     if missing:
         raise UsageError(f"'{path}' lacks input(s) {missing}; it has {sorted(content)}")
-    arrays = {}
-    for value in inputs:
-        data, shape = content[value.name], tuple(value.shape or ())
-        if data.shape == shape:
-            data = data[None]
-        if data.shape[1:] != shape:
-            raise UsageError(
-                f"'{path}': input '{value.name}' has shape {list(data.shape)}, "
-                f"expected {list(shape)} or [N, {', '.join(map(str, shape))}]"
-            )
-        arrays[value.name] = data.astype(value.dtype)
+    arrays = {
+        value.name: _convert(path, value, _as_samples(path, value, content[value.name])) for value in inputs
+    }
     counts = {name: len(stack) for name, stack in arrays.items()}
     if len(set(counts.values())) > 1:
         raise UsageError(f"'{path}': inputs hold different numbers of samples: {counts}")

@@ -226,14 +226,15 @@ def _archive_size(path: Path) -> int:
 
 
 def _unreadable(path: Path, exc: Exception) -> UsageError:
-    if "allow_pickle" in str(exc):
-        return UsageError(
-            f"'{path}' holds object arrays (pickled Python objects), which edgec never loads; "
-            f"save plain numeric arrays (numpy.savez with numeric dtypes)"
-        )
+    text = str(exc)
+    if "Object arrays" in text:
+        reason = "it holds object arrays (pickled Python objects), which edgec never loads"
+    elif "pickled data" in text:
+        reason = "it is neither an .npz nor an .npy (numpy would have to unpickle it, which edgec never does)"
+    else:
+        reason = f"{text or type(exc).__name__}; the file is corrupt or not numpy data"
     return UsageError(
-        f"cannot read '{path}': {exc or type(exc).__name__}. The file is corrupt or not numpy data; "
-        f"give an .npz keyed by input name, or an .npy."
+        f"cannot read '{path}': {reason}. Give an .npz of plain numeric arrays keyed by input name, or an .npy."
     )
 
 

@@ -234,7 +234,8 @@ def _unreadable(path: Path, exc: Exception) -> UsageError:
     else:
         reason = f"{text or type(exc).__name__}; the file is corrupt or not numpy data"
     return UsageError(
-        f"cannot read '{path}': {reason}. Give an .npz of plain numeric arrays keyed by input name, or an .npy."
+        f"cannot read '{path}': {reason}. Give an .npz of plain numeric arrays keyed by input name, "
+        "or an .npy."
     )
 
 

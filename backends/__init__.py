@@ -97,4 +97,15 @@ def load(name: str, target_name: str) -> Backend:
             f"(installed backends: {installed}). Choose a target served by an installed backend "
             f"(`edgec targets` lists them) or install the backend's package."
         )
-    return loaders[name]()
+    try:
+        return loaders[name]()
+    except ModuleNotFoundError as exc:
+        raise missing_dependency(name, target_name, exc) from exc
+
+
+def missing_dependency(name: str, target_name: str, exc: ModuleNotFoundError) -> TargetError:
+    """The backend's extra is not installed: exit 6 with the command that installs it."""
+    return TargetError(
+        f"target '{target_name}' needs the '{name}' backend's Python package '{exc.name or exc}', which is "
+        f"not installed. Install the backend's extra: pip install 'edgec[{name}]'"
+    )

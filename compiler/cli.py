@@ -17,7 +17,7 @@ from typing import Any
 
 from edgec import __version__
 from edgec.compression import options as compression
-from edgec.errors import EdgecError, UsageError
+from edgec.errors import EdgecError, TargetError, UsageError
 from edgec.limits import MAX_CALIBRATION_SAMPLES, MAX_SAMPLES
 from edgec.quantization import options as quantization
 from edgec.shape_profile import ShapeProfile, parse_shape_profile
@@ -250,8 +250,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     unsupported: list[Unsupported] | None = []
     if target is not None:
-        loaders = backends.available()
-        unsupported = loaders[target.backend]().check(graph, target) if target.backend in loaders else None
+        try:
+            unsupported = backends.load(target.backend, target.name).check(graph, target)
+        except TargetError:
+            unsupported = None  # the backend or its extra is not installed: support unknown
     report = inspect_model(graph, target, unsupported, precision=args.precision)
     print(
         json.dumps(report, indent=2) if args.json else format_inspect(report),

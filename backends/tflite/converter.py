@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgec.backends import missing_dependency
 from edgec.backends.tflite.lowering import Lowering, scope_name
 from edgec.backends.tflite.support import precision_problems
 from edgec.errors import UnsupportedOpError
@@ -40,7 +41,10 @@ class Recipe:
 def import_tensorflow() -> Any:
     """TensorFlow, imported on first use only (it takes seconds), with its logging quieted."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ModuleNotFoundError as exc:
+        raise missing_dependency("tflite", "a TFLite target", exc) from exc
 
     tf.get_logger().setLevel("ERROR")
     return tf

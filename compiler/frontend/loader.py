@@ -151,6 +151,9 @@ def load_external_data(model: onnx.ModelProto, path: Path) -> None:
                 f"{path.name}: tensor '{tensor.name}' needs bytes up to {end} of '{info.location}', "
                 f"which has only {size}; the data file is truncated."
             )
+        if end - offset > tensor_budget():
+            reason = too_big([end - offset], np.uint8, tensor_budget())
+            raise ModelError(f"{path.name}: tensor '{tensor.name}' in '{info.location}': {reason}.")
         with target.open("rb") as data:
             data.seek(offset)
             tensor.raw_data = data.read(end - offset)

@@ -85,7 +85,21 @@ class NodeImport:
         self.opset = opset
         self.label = proto.name or (proto.output[0] if proto.output else proto.op_type)
         self.name = state.node_name(self.label)
-        self.attrs: dict[str, Any] = {a.name: attribute_value(a) for a in proto.attribute}
+        self.attrs: dict[str, Any] = {a.name: self._attribute(a) for a in proto.attribute}
+
+    def _attribute(self, attr: onnx.AttributeProto) -> Any:
+        try:
+            return attribute_value(attr)
+        except UnicodeDecodeError as exc:
+            raise ModelError(
+                f"{self.state.file}: attribute '{attr.name}' of node '{self.label}' ({self.proto.op_type}) "
+                f"is not UTF-8 text; the file is corrupt."
+            ) from exc
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ModelError(
+                f"{self.state.file}: attribute '{attr.name}' of node '{self.label}' ({self.proto.op_type}) "
+                f"cannot be read ({exc}); the file is corrupt."
+            ) from exc
 
     # -- reading the ONNX node -------------------------------------------
 

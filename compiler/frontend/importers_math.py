@@ -16,7 +16,9 @@ from edgec.ir.ops import Op
 
 
 def _bounds(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """ONNX Clip's defaults: the dtype's lowest and highest values."""
+    """ONNX Clip's defaults: the dtype's lowest and highest values (bool: False and True)."""
+    if dtype == np.bool_:
+        return np.array(False), np.array(True)
     info = np.finfo(dtype) if np.issubdtype(dtype, np.floating) else np.iinfo(dtype)
     return np.array(info.min, dtype), np.array(info.max, dtype)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from edgec.errors import ModelError, ShapeError
 from edgec.frontend.importers_base import ImportFn, NodeImport, Table, first_output, simple
 from edgec.ir.ops import Op
 
@@ -42,7 +43,22 @@ def _window(ctx: NodeImport, kernel: Sequence[int]) -> dict[str, Any]:
     elif auto_pad == "VALID":
         attrs["pads"] = [0] * 2 * n
     attrs["auto_pad"] = "NOTSET"
+    _check_window(ctx, attrs)
     return attrs
+
+
+def _check_window(ctx: NodeImport, attrs: dict[str, Any]) -> None:
+    """One kernel size, stride and dilation (all positive) and two pads (>= 0) per spatial dim."""
+    spatial = ctx.rank(0) - 2
+    sizes = {"kernel_shape": spatial, "strides": spatial, "dilations": spatial, "pads": 2 * spatial}
+    for key, count in sizes.items():
+        values = list(attrs[key])
+        low = 0 if key == "pads" else 1
+        if len(values) != count or any(int(v) < low for v in values):
+            raise ModelError(
+                f"{ctx.state.file}: node '{ctx.label}' ({ctx.proto.op_type}) has {key} {values}; its "
+                f"{spatial}-D input needs {count} value(s), each at least {low}. The model is invalid."
+            )
 
 
 def conv(ctx: NodeImport) -> None:
@@ -86,6 +102,7 @@ def conv_transpose(ctx: NodeImport) -> None:
     elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         target = [size * s for size, s in zip(ctx.shape(0)[2:], attrs["strides"], strict=True)]
         _transpose_pads(ctx, attrs, target, auto_pad == "SAME_UPPER")
+    _check_window(ctx, attrs)
     ctx.emit(Op.CONV_TRANSPOSE, ctx.inputs, attrs)
 
 
@@ -107,7 +124,23 @@ def batch_norm(ctx: NodeImport) -> None:
     if attrs.get("training_mode", 0):
         raise ctx.unsupported("runs in training mode")
     ctx.only_first_output()
+    _check_channel_params(ctx, ("scale", "B", "input_mean", "input_var"))
     ctx.emit(Op.BATCH_NORMALIZATION, ctx.inputs[:5], attrs, outputs=1)
+
+
+def _check_channel_params(ctx: NodeImport, names: Sequence[str]) -> None:
+    """Inputs 1.. hold one value per channel (dim 1 of input 0); anything else is an invalid model."""
+    data = ctx.shape(0)
+    if len(data) < 2:
+        return
+    for index, name in enumerate(names, start=1):
+        shape = ctx.shape(index)
+        if shape != (data[1],):
+            raise ShapeError(
+                f"{ctx.state.file}: node '{ctx.label}' ({ctx.proto.op_type}): {name} has shape "
+                f"{list(shape)}, but the input has {data[1]} channels (shape {list(data)}); "
+                "the model is inconsistent."
+            )
 
 
 def lstm(ctx: NodeImport) -> None:

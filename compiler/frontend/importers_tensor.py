@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from onnx import helper
 
+from edgec.errors import ModelError
 from edgec.frontend.importers_base import NodeImport, Table, simple
 from edgec.ir.graph import Value
 from edgec.ir.ops import Op
@@ -45,7 +46,13 @@ def dropout(ctx: NodeImport) -> None:
 
 
 def cast(ctx: NodeImport) -> None:
-    attrs = dict(ctx.attrs, to=helper.tensor_dtype_to_np_dtype(ctx.attrs["to"]))
+    to = ctx.attrs.get("to")
+    if to not in helper.get_all_tensor_dtypes():
+        raise ModelError(
+            f"{ctx.state.file}: node '{ctx.label}' (Cast) casts to type {to}, which is no ONNX tensor type; "
+            f"the model is corrupt."
+        )
+    attrs = dict(ctx.attrs, to=helper.tensor_dtype_to_np_dtype(to))
     ctx.emit(Op.CAST, ctx.inputs, attrs)
 
 

@@ -15,7 +15,8 @@ from pathlib import Path, PureWindowsPath
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 from onnx import helper, numpy_helper
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
@@ -38,6 +39,17 @@ MIN_OPSET, MAX_OPSET = 7, 21
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 _MAX_LISTED_NODES = 5
 _DTYPES = frozenset(helper.get_all_tensor_dtypes())
+
+
+def _numeric(dtype: np.dtype) -> bool:
+    """numpy's own float, integer and bool types (not complex, not ml_dtypes' float8 and bfloat16)."""
+    return dtype == np.bool_ or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def _type_name(model: onnx.ModelProto, name: str) -> str:
+    infos = [*model.graph.input, *model.graph.output, *model.graph.value_info]
+    elem = next((i.type.tensor_type.elem_type for i in infos if i.name == name), None)
+    return helper.tensor_dtype_to_string(elem) if elem in _DTYPES else "an unknown ONNX type"
 
 
 def _check_regular(path: Path) -> None:
@@ -67,7 +79,28 @@ def read_model(path: Path) -> onnx.ModelProto:
         ) from exc
     if not model.HasField("graph"):
         raise ModelError(f"{path.name} is not a valid ONNX file: it holds no graph.")
+    invalid = _invalid_text(model)
+    if invalid is not None:
+        raise ModelError(
+            f"{path.name} is not a valid ONNX file: a name or text field is not UTF-8 ({invalid[:40]!r}). "
+            "The file is corrupt; download or export it again."
+        )
     return model
+
+
+def _invalid_text(message: Message) -> bytes | None:
+    """The first string field that is not UTF-8 (protobuf hands those over as bytes), or None."""
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in [value] if isinstance(value, Message) else value:
+                found = _invalid_text(item)
+                if found is not None:
+                    return found
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            for item in [value] if isinstance(value, (str, bytes)) else value:
+                if isinstance(item, bytes):
+                    return item
+    return None
 
 
 def default_opset(model: onnx.ModelProto, file: str) -> int:
@@ -177,15 +210,21 @@ def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
 
 
 def check_sizes(model: onnx.ModelProto, file: str, types: Mapping[str, TensorType]) -> None:
-    """Every tensor whose shape is known must fit in memory: exit 5 naming the tensor and its node."""
+    """Every tensor has a numeric or bool type (else exit 4) and, where its shape is known, fits in
+    memory (else exit 5), naming the tensor and its node."""
     budget = tensor_budget()
     producers = _producers(model)
     for name, (dtype, shape) in types.items():
+        node = producers.get(name)
+        where = f", output of {node.op_type} node '{node.name or name}'" if node is not None else ""
+        if dtype is not None and not _numeric(dtype):
+            raise UnsupportedOpError(
+                f"{file}: tensor '{name}'{where} has type {dtype} ({_type_name(model, name)}); edgec handles "
+                "float, integer and bool tensors only."
+            )
         reason = too_big(shape, dtype, budget) if shape is not None else None
         if reason is None:
             continue
-        node = producers.get(name)
-        where = f", output of {node.op_type} node '{node.name or name}'" if node is not None else ""
         raise ShapeError(
             f"{file}: tensor '{name}'{where}: {reason}. Use smaller input dims or fix the model."
         )

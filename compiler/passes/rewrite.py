@@ -154,7 +154,7 @@ def substitute(graph: Graph, old: Value, new: Value, node_name: str | None = Non
     renamable = _can_take_name(graph, new)
     graph.replace_all_uses(old, new)
     remove_if_dead(graph, old.producer)
-    if renamable and name not in graph.values:
+    if renamable and new.producer is not None and name not in graph.values:  # a dead old: new may be gone
         return _rename(graph, new, name, node_name)
     if was_output:
         raise VerificationError(f"replacing graph output '{name}' by '{new.name}' would rename it")

@@ -16,7 +16,7 @@ from edgec.runtime import run, run_graph, session
 
 
 def _dynamic_model(opset: int = 13, nodes: list | None = None) -> onnx.ModelProto:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", -1])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", None])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "H", "W"])
     graph = helper.make_graph(nodes or [helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -205,8 +205,8 @@ def test_dynamic_dims_need_input_shape(tmp_path):
 def test_default_batch_fills_dim_zero(tmp_path, shared_models):
     graph = load_model(shared_models / "ppocr_mobile_v2_cls.onnx", {"x": (4, 3, 48, 96)})
     assert graph.inputs[0].shape == (4, 3, 48, 96)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [-1, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [-1, 4])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])
     model = helper.make_model(
         helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y]),
         opset_imports=[helper.make_opsetid("", 13)],
@@ -251,6 +251,6 @@ def test_data_dependent_shape_names_the_node(tmp_path):
 def test_input_shape_contradicting_the_model_is_a_shape_error(tmp_path):
     nodes = [helper.make_node("Add", ["x", "b"], ["y"])]
     model = make_model(nodes, {"x": rand(2, 3)}, 13, {"b": rand(2, 3)})
-    with pytest.raises(ShapeError, match=r"model.onnx: ONNX shape inference rejects the model") as info:
+    with pytest.raises(ShapeError, match=r"x=2x4 contradicts the static shape 2x3 .* model.onnx") as info:
         load_model(save(model, tmp_path), {"x": (2, 4)})
     assert "\n" not in str(info.value)

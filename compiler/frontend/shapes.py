@@ -83,7 +83,7 @@ def _override(file: str, info: onnx.ValueInfoProto, dims: Dims | None, given: Se
     declared = dims or [None] * len(wanted)
     fixed = [i for i, (d, w) in enumerate(zip(declared, wanted, strict=True)) if d is not None and 0 < d != w]
     if fixed:
-        raise UsageError(
+        raise ShapeError(
             f"--input-shape {info.name}={_format_dims(wanted)} contradicts the static shape "
             f"{_format_dims(dims or [])} of input '{info.name}' in {file} (dim {fixed[0]}); --input-shape "
             f"sets dynamic dims only. Give the model's own sizes there, or re-export it with dynamic dims."

@@ -98,10 +98,11 @@ def load_results(path: Path) -> dict[str, dict[str, Any]]:
 def summary(cell: dict[str, Any], model: ZooModel | None) -> str:
     """One short line for a cell: state, lowest cosine, top-1, seconds."""
     expected = model.expected_failure(cell["target"].split(":")[0], cell["precision"]) if model else None
+    parts = []
     if cell["status"] != "built":
         word = "expected" if expected else cell["status"]
-        return f"{word} (exit {cell['code']})"
-    parts = []
+        measured = f", artifact {min(cell['cosine'].values()):.5f}" if cell.get("cosine") else ""
+        return f"{word} (exit {cell['code']}{measured})"
     if cell.get("cosine"):
         parts.append(f"{min(cell['cosine'].values()):.5f}")
     if "top1" in cell:

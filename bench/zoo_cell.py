@@ -20,27 +20,18 @@ import json
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import zoo_data
+from zoo_measure import feeds_of, measure_build, metrics, reference_outputs
 from zoo_models import ZooModel, find, model_path
 
-from edgec import backends, runtime
-from edgec.errors import EdgecError
-from edgec.pipeline import BuildOptions, build
-from edgec.quantization.build import QuantizationOptions
-
 ORT_QUANTIZE = "ort-quantize-static"
-# Refusals that happen while planning or loading, before any pass runs.
-REFUSED_CODES = {2, 3, 4, 5, 6}
-Outputs = list[dict[str, np.ndarray]]
 
 
 def data_files(
@@ -59,86 +50,10 @@ def data_files(
     return files[0], files[1]
 
 
-def feeds_of(file: Path) -> list[dict[str, np.ndarray]]:
-    arrays = np.load(file)
-    count = len(next(iter(arrays.values())))
-    return [{name: arrays[name][i] for name in arrays.files} for i in range(count)]
-
-
-def _recording_load(feeds: list[dict[str, np.ndarray]], outputs: Outputs, seen: dict[str, bool]) -> Any:
-    """``backends.load`` whose backends run every artifact they emit on ``feeds`` into ``outputs``."""
-    original = backends.load
-
-    class Recording:
-        def __init__(self, inner: Any) -> None:
-            self._inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._inner, name)
-
-        def emit(self, graph: Any, request: Any, out_dir: Path) -> Any:
-            seen["emit"] = True
-            artifact = self._inner.emit(graph, request, out_dir)
-            if artifact.runner is not None:
-                outputs.extend(artifact.runner(feed) for feed in feeds)
-            return artifact
-
-    return lambda name, target_name: Recording(original(name, target_name))
-
-
-def metrics(model: ZooModel, reference: Outputs, artifact: Outputs) -> dict[str, Any]:
-    """Per output: cosine over all held-out inputs; classifiers: top-1 agreement on the first output."""
-    found: dict[str, Any] = {"cosine": {}}
-    for name in reference[0]:
-        a = np.concatenate([r[name].astype(np.float64).ravel() for r in reference])
-        b = np.concatenate([o[name].astype(np.float64).ravel() for o in artifact])
-        norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-        found["cosine"][name] = float(a @ b / norms) if norms > 0 else float(np.array_equal(a, b))
-    if model.task == "classifier":
-        first = next(iter(reference[0]))
-        agree = [np.argmax(r[first]) == np.argmax(o[first]) for r, o in zip(reference, artifact, strict=True)]
-        found["top1"] = float(np.mean(agree))
-    return found
-
-
-def reference_outputs(path: Path, feeds: list[dict[str, np.ndarray]]) -> Outputs:
-    sess = runtime.session(path, threads=1)
-    return [runtime.run(sess, feed) for feed in feeds]
-
-
 def build_cell(model: ZooModel, path: Path, target: str, precision: str, args: argparse.Namespace) -> dict:
     calibration, validation = data_files(model, path, args.work, args.calibration, args.validation)
-    feeds = feeds_of(validation)
-    outputs: Outputs = []
-    seen = {"emit": False}
-    name, _, runtime_name = target.partition(":")
-    options = BuildOptions(
-        model=path,
-        target=name,
-        runtime=runtime_name or None,
-        precision=precision,
-        input_shapes=model.input_shapes(),
-        output=args.work / "bundles" / f"{model.name}-{name}-{precision}",
-        force=True,
-        sample_data=validation,
-        quantization=QuantizationOptions(calibration_data=calibration if precision == "int8" else None),
-    )
-    backends.load = _recording_load(feeds, outputs, seen)
-    result: dict[str, Any] = {}
-    start = time.perf_counter()
-    try:
-        build(options)
-        result |= {"status": "built", "code": 0, "message": ""}
-    except EdgecError as exc:
-        refused = exc.exit_code in REFUSED_CODES and not seen["emit"]
-        result |= {"status": "refused" if refused else "failed", "code": exc.exit_code, "message": str(exc)}
-    except Exception as exc:
-        result |= {"status": "failed", "code": 1, "message": f"internal error: {type(exc).__name__}: {exc}"}
-        result["traceback"] = traceback.format_exc(limit=-6)
-    result["seconds"] = round(time.perf_counter() - start, 1)
-    if len(outputs) == len(feeds):
-        result |= metrics(model, reference_outputs(path, feeds), outputs)
-    return result
+    output = args.work / "bundles" / f"{model.name}-{target.replace(':', '-')}-{precision}"
+    return measure_build(model, path, target, precision, validation, calibration, output)
 
 
 class _Reader:

@@ -71,8 +71,16 @@ def staging(out_dir: Path, force: bool) -> Iterator[Path]:
         if tmp.exists():
             shutil.rmtree(tmp)
         if not done:
-            for directory in created:
-                directory.rmdir()
+            _remove_empty(created)
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove the directories staging created, deepest first, while they are empty: a build running
+    beside this one may have put its own bundle into a shared parent meanwhile."""
+    for directory in directories:
+        if any(directory.iterdir()):
+            return
+        directory.rmdir()
 
 
 def _missing_ancestors(path: Path) -> list[Path]:

@@ -376,6 +376,12 @@ def _reshape(ctx: Lowering, node: Node) -> list[Tensor]:
     return [ctx.tf.reshape(ctx.get(node.inputs[0]), stored_shape(node.output))]
 
 
+def _expand(ctx: Lowering, node: Node) -> list[Tensor]:
+    """ONNX Expand is NumPy broadcasting to the output's shape: BROADCAST_TO in the output's stored order
+    (the layout pass keeps Expand in the logical order, so input and output agree)."""
+    return [ctx.tf.broadcast_to(ctx.get(node.inputs[0], like=node.output), stored_shape(node.output))]
+
+
 def _transpose(ctx: Lowering, node: Node) -> list[Tensor]:
     x = ctx.get(node.inputs[0])
     if is_noop_transpose(node):
@@ -523,6 +529,7 @@ LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {
     Op.FLATTEN: _reshape,
     Op.SQUEEZE: _reshape,
     Op.UNSQUEEZE: _reshape,
+    Op.EXPAND: _expand,
     Op.TRANSPOSE: _transpose,
     Op.IDENTITY: _transpose,
     Op.CONCAT: _concat,

@@ -79,7 +79,7 @@ def run_cell(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         return _cell_dict(cell, "failed", done.returncode, f"cell crashed: {done.stderr.strip()[-300:]}")
-    return json.loads(lines[-1])
+    return json.loads(lines[-1]) | {"calibration": args.calibration, "validation": args.validation}
 
 
 def _cell_dict(cell: Cell, status: str, code: int, message: str) -> dict[str, Any]:
@@ -129,8 +129,11 @@ def table(results: dict[str, dict[str, Any]], models: list[ZooModel], args: argp
         expected = model.expected_failure(cell["target"].split(":")[0], cell["precision"])
         reason = f"expected: {expected.reason}" if expected else cell["message"].replace("\n", " ")[:300]
         lines.append(f"- {key(cell).replace('|', ' / ')}: {cell['status']}, exit {cell['code']}: {reason}")
-    lines += ["", f"Calibration {args.calibration} / held-out {args.validation} inputs per model; "
-              "cosine over all held-out inputs, lowest output shown; seconds: the whole build."]  # fmt: skip
+    counts = sorted({(c.get("calibration"), c.get("validation")) for c in results.values()} - {(None, None)})
+    sizes = ", ".join(f"{c} / {v}" for c, v in counts)
+    lines += ["", f"Calibration / held-out inputs per model: {sizes}. Cosine over all held-out inputs "
+              "together, lowest output shown; seconds: the whole build (2 shared cores, other work "
+              "running)."]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -159,6 +162,9 @@ def main() -> None:
     parser.add_argument("--only-failed", action="store_true", help="rerun only cells that did not build")
     parser.add_argument("--no-ort-quantize", action="store_true")
     parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument(
+        "--merge", type=Path, action="append", default=[], help="another run's results.json, for the table"
+    )
     args = parser.parse_args()
     registry = load_registry()
     chosen = set(filter(None, args.models.split(",")))
@@ -179,7 +185,10 @@ def main() -> None:
                 f"{key(cell):60s} {summary(cell, by_name[cell['model']])}  {cell['message'][:160]}",
                 flush=True,
             )
-    text = table(results, registry, args)
+    merged = {}
+    for other in args.merge:
+        merged |= load_results(other)
+    text = table(merged | results, registry, args)
     print(text)
     if args.write_readme:
         write_readme(text)

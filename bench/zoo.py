@@ -2,7 +2,8 @@
 
     python bench/zoo.py [--models a,b] [--targets rpi4,...] [--precisions fp32,int8] [-j 2]
                         [--timeout 900] [--calibration 32] [--validation 32] [--work DIR]
-                        [--only-failed] [--no-ort-quantize] [--write-readme]
+                        [--only-failed] [--no-ort-quantize] [--write-readme] [--table-only]
+                        [--merge OTHER_WORK/results.json]
 
 Models: tests/zoo_models.toml (fetched into $EDGEC_ZOO_CACHE, else ~/.cache/edgec-zoo). Targets:
 onnxruntime-cpu, rpi4, coral-edgetpu, cortex-m7, jetson-agx-orin, snapdragon-8gen2 (htp); the
@@ -99,18 +100,17 @@ def summary(cell: dict[str, Any], model: ZooModel | None) -> str:
     """One short line for a cell: state, lowest cosine, top-1, seconds."""
     expected = model.expected_failure(cell["target"].split(":")[0], cell["precision"]) if model else None
     parts = []
-    if cell["status"] != "built":
-        word = "expected" if expected else cell["status"]
-        measured = f", artifact {min(cell['cosine'].values()):.5f}" if cell.get("cosine") else ""
-        return f"{word} (exit {cell['code']}{measured})"
     if cell.get("cosine"):
         parts.append(f"{min(cell['cosine'].values()):.5f}")
     if "top1" in cell:
-        parts.append(f"top-1 {100 * cell['top1']:.1f} %")
+        parts.append(f"{100 * cell['top1']:.0f} %")
+    if cell["status"] != "built":
+        word = "expected" if expected else cell["status"]
+        return f"{word}, exit {cell['code']}" + "".join(f" · {p}" for p in parts)
     if cell.get("seconds") is not None:
         parts.append(f"{cell['seconds']:.0f} s")
-    flag = " (expected failure builds)" if expected else ""
-    return "ok " + ", ".join(parts) + flag
+    flag = " (declared expected, builds)" if expected else ""
+    return "ok · " + " · ".join(parts) + flag
 
 
 def table(results: dict[str, dict[str, Any]], models: list[ZooModel], args: argparse.Namespace) -> str:
@@ -162,6 +162,7 @@ def main() -> None:
     parser.add_argument("--only-failed", action="store_true", help="rerun only cells that did not build")
     parser.add_argument("--no-ort-quantize", action="store_true")
     parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--table-only", action="store_true", help="run no cell: tabulate the results so far")
     parser.add_argument(
         "--merge", type=Path, action="append", default=[], help="another run's results.json, for the table"
     )
@@ -173,9 +174,12 @@ def main() -> None:
     results_file = args.work / "results.json"
     results = load_results(results_file)
     cells = matrix(models, targets, precisions, not args.no_ort_quantize)
+    by_name = {m.name: m for m in registry}
     if args.only_failed:
         cells = [c for c in cells if results.get("|".join(c), {}).get("status") != "built"]
-    by_name = {m.name: m for m in registry}
+        cells = [c for c in cells if not by_name[c[0]].expected_failure(c[1].split(":")[0], c[2])]
+    if args.table_only:
+        cells = []
     args.work.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for cell in pool.map(lambda c: run_cell(c, args), cells):

@@ -39,6 +39,14 @@ def test_failed_staging_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_staging_keeps_a_parent_another_build_filled(tmp_path):
+    target = tmp_path / "dist" / "bundle"
+    with pytest.raises(RuntimeError, match="backend failed"), staging(target, force=False):
+        (tmp_path / "dist" / "other-bundle").mkdir()
+        raise RuntimeError("backend failed")
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == ["other-bundle"]
+
+
 def test_failed_replace_keeps_the_old_bundle(tmp_path):
     target = tmp_path / "bundle"
     target.mkdir()

@@ -288,8 +288,13 @@ def _pool(ctx: Lowering, node: Node) -> list[Tensor]:
 
 
 def _global_pool(ctx: Lowering, node: Node) -> list[Tensor]:
+    """Over every spatial axis (logical 2..rank-1) wherever the input stores it: a 4-D NHWC image's
+    H and W, a 3-D [N, C, W] sequence's W."""
+    source = node.inputs[0]
+    assert source is not None and source.shape is not None
     reduce = ctx.tf.reduce_max if node.op is Op.GLOBAL_MAX_POOL else ctx.tf.reduce_mean
-    return [reduce(ctx.get(node.inputs[0]), axis=[1, 2], keepdims=True)]
+    axes = sorted(stored_axis(source, axis) for axis in range(2, len(source.shape)))
+    return [reduce(ctx.get(source), axis=axes, keepdims=True)]
 
 
 def _batchnorm(ctx: Lowering, node: Node) -> list[Tensor]:
@@ -369,6 +374,12 @@ def _softmax(ctx: Lowering, node: Node) -> list[Tensor]:
 
 def _reshape(ctx: Lowering, node: Node) -> list[Tensor]:
     return [ctx.tf.reshape(ctx.get(node.inputs[0]), stored_shape(node.output))]
+
+
+def _expand(ctx: Lowering, node: Node) -> list[Tensor]:
+    """ONNX Expand is NumPy broadcasting to the output's shape: BROADCAST_TO in the output's stored order
+    (the layout pass keeps Expand in the logical order, so input and output agree)."""
+    return [ctx.tf.broadcast_to(ctx.get(node.inputs[0], like=node.output), stored_shape(node.output))]
 
 
 def _transpose(ctx: Lowering, node: Node) -> list[Tensor]:
@@ -480,6 +491,26 @@ def _gather(ctx: Lowering, node: Node) -> list[Tensor]:
     return [ctx.tf.gather(ctx.get(source), index, axis=stored_axis(source, node.attrs.get("axis", 0)))]
 
 
+# Abramowitz & Stegun 7.1.26: erf(x) = 1 - (a1 t + ... + a5 t^5) exp(-x^2), t = 1 / (1 + p x) for
+# x >= 0, absolute error at most 1.5e-7 (the size of float32 rounding near 1).
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf(ctx: Lowering, node: Node) -> list[Tensor]:
+    """TFLite has no ERF kernel (TF's Erf would need the Flex delegate): A&S 7.1.26 in builtin ops,
+    which keeps BERT's exact GELU (x / 2 * (1 + erf(x / sqrt 2))) convertible."""
+    tf = ctx.tf
+    x = ctx.get(node.inputs[0])
+    magnitude = tf.math.abs(x)
+    t = 1.0 / (1.0 + _ERF_P * magnitude)
+    poly = _ERF_A[-1]
+    for coefficient in reversed(_ERF_A[:-1]):
+        poly = poly * t + coefficient
+    y = 1.0 - poly * t * tf.math.exp(-magnitude * magnitude)
+    return [tf.math.sign(x) * y]
+
+
 def _unary_table() -> dict[Op, Callable[[Lowering, Node], list[Tensor]]]:
     return {
         Op.ABS: _unary(lambda tf: tf.math.abs),
@@ -488,7 +519,7 @@ def _unary_table() -> dict[Op, Callable[[Lowering, Node], list[Tensor]]]:
         Op.NEG: _unary(lambda tf: tf.math.negative),
         Op.SQRT: _unary(lambda tf: tf.math.sqrt),
         Op.RECIPROCAL: _unary(lambda tf: tf.math.reciprocal),
-        Op.ERF: _unary(lambda tf: tf.math.erf),
+        Op.ERF: _erf,
     }
 
 
@@ -518,6 +549,7 @@ LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {
     Op.FLATTEN: _reshape,
     Op.SQUEEZE: _reshape,
     Op.UNSQUEEZE: _reshape,
+    Op.EXPAND: _expand,
     Op.TRANSPOSE: _transpose,
     Op.IDENTITY: _transpose,
     Op.CONCAT: _concat,

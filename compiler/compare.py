@@ -9,6 +9,7 @@ first tensor where the error jumps, and the float islands that would fix it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,10 @@ def compare_layers(options: BuildOptions, islands: int = 3) -> dict[str, Any]:
         "model": options.model.name,
         "target": target,
         "judged": compiled.samples.describe(),
-        "calibrated": {"source": result.calibration_data.source, "count": len(result.calibration_data)},
+        "calibrated": {
+            "source": Path(result.calibration_data.source).name,
+            "count": len(result.calibration_data),
+        },
         "summary": table.summary(),
         "tensors": table.as_dict(),
         "float_islands": fix,

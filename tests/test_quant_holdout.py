@@ -9,7 +9,6 @@ import pytest
 
 from edgec.accuracy import SampleSet, random_samples
 from edgec.compression.stage import pass_data
-from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Layout
 from edgec.pipeline import BuildOptions
 from edgec.quantization.build import QuantizationOptions, load_datasets
@@ -42,11 +41,15 @@ def test_the_last_share_is_held_out(tmp_path, total, count, calibrating, held):
     assert split.report()["held_out"]["indices"] == {"first": calibrating, "last": calibrating + held - 1}
 
 
-def test_too_few_samples_to_hold_out_and_calibrate(tmp_path):
-    with pytest.raises(UsageError, match=r"has 15 sample\(s\).*at least 16 samples.*--validation-data"):
-        split_calibration(_npz(tmp_path / "c.npz", 15), _graph().inputs, None, None)
-    with pytest.raises(UsageError, match=r"fewer than the 28 samples --calibration-samples 20 needs"):
-        split_calibration(_npz(tmp_path / "c.npz", 27), _graph().inputs, None, 20)
+def test_too_few_samples_to_hold_out_calibrate_all_and_validate_on_random_inputs(tmp_path, capsys):
+    path = _npz(tmp_path / "c.npz", 15)
+    assert split_calibration(path, _graph().inputs, None, None) is None
+    assert "has 15 sample(s): too few to hold out 8" in capsys.readouterr().err
+    assert split_calibration(_npz(tmp_path / "d.npz", 27), _graph().inputs, None, 20) is None
+    assert "has fewer than --calibration-samples 20 + 8" in capsys.readouterr().err
+    data = load_datasets(_graph(), QuantizationOptions(calibration_data=path))
+    assert data.split is None and _first_values(data.calibration) == list(range(15))
+    assert data.validation is not None and "random" in data.validation.source
 
 
 def test_validation_data_means_nothing_is_held_out(tmp_path):

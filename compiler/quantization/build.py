@@ -119,7 +119,9 @@ def load_datasets(graph: Graph, options: QuantizationOptions) -> Datasets:
         return Datasets(calibration, validation)
     if validation is None:
         split = split_calibration(options.calibration_data, graph.inputs, spec, options.samples)
-        return Datasets(split.calibration, split.held_out, split)
+        if split is not None:
+            return Datasets(split.calibration, split.held_out, split)
+        validation = random_dataset(graph, RANDOM_CALIBRATION_SAMPLES, options.seed, " (nothing held out)")
     calibration = load_dataset(options.calibration_data, graph.inputs, spec, options.samples)
     return Datasets(calibration, validation)
 

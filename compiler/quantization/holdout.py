@@ -8,14 +8,16 @@ is the last ``max(8, ceil(T / 5))`` of all T samples; with
 ``max(8, ceil(N / 4))`` are held out (20 % of the N + held-out used). The
 held-out samples never calibrate (nor refit a compression pass); they are the
 int8 simulation's validation data and the accuracy check's samples (unless
-``--sample-data`` gives those). Fewer than 8 samples left to calibrate is
-refused (exit code 2): give more data, or held-out inputs from another
-source with ``--validation-data``.
+``--sample-data`` gives those). Data too small to hold out that share and
+still calibrate on 8 (or on N) samples is not split but warned about: all of it calibrates, the check judges
+``--sample-data`` or random inputs, and the int8 simulation is measured on
+random inputs (never on the samples that calibrated).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -71,29 +73,33 @@ def held_out_count(total: int) -> int:
 
 def split_calibration(
     path: Path, inputs: Sequence[Value], preprocess: Preprocess | None, count: int | None
-) -> Split:
-    """Load ``path`` and split it into calibration and held-out samples (module docstring)."""
+) -> Split | None:
+    """Load ``path`` and split it into calibration and held-out samples (module docstring); None, with
+    a warning, when too few samples remain to calibrate."""
     if count is None:
         data = load_dataset(path, inputs, preprocess)
         held = held_out_count(len(data))
-        if len(data) - held < MIN_CALIBRATION:
-            raise UsageError(
-                f"calibration data '{path}' has {len(data)} sample(s): the accuracy check holds out the "
-                f"last {held} (20 %, at least {MIN_HELD_OUT}) and calibrating needs at least "
-                f"{MIN_CALIBRATION} more. Give at least {MIN_HELD_OUT + MIN_CALIBRATION} samples, or "
-                f"held-out inputs from another source with --validation-data"
-            )
-        return Split(rows(data, 0, len(data) - held), rows(data, len(data) - held, len(data)))
+        if len(data) - held >= MIN_CALIBRATION:
+            return Split(rows(data, 0, len(data) - held), rows(data, len(data) - held, len(data)))
+        _warn(path, f"has {len(data)} sample(s)", held)
+        return None
     held = max(MIN_HELD_OUT, math.ceil(count / 4))
     try:
         data = load_dataset(path, inputs, preprocess, count + held)
     except UsageError as exc:
         if "fewer than" not in str(exc):
             raise
-        raise UsageError(
-            f"calibration data '{path}' has fewer than the {count + held} samples --calibration-samples "
-            f"{count} needs: the first {count} calibrate and the next {held} (20 %, at least "
-            f"{MIN_HELD_OUT}) are held out for the accuracy check. Ask for fewer, or give held-out "
-            f"inputs from another source with --validation-data"
-        ) from None
+        _warn(path, f"has fewer than --calibration-samples {count} + {held}", held)
+        return None
     return Split(rows(data, 0, count), rows(data, count, count + held))
+
+
+def _warn(path: Path, has: str, held: int) -> None:
+    print(
+        f"edgec: warning: calibration data '{path}' {has}: too few to hold out {held} (20 %, at least "
+        f"{MIN_HELD_OUT}) for the accuracy check and calibrate on the rest (at least {MIN_CALIBRATION}); "
+        f"all of it calibrates, the check judges --sample-data or random inputs and the int8 simulation "
+        f"is measured on random inputs. Give at least {MIN_HELD_OUT + MIN_CALIBRATION} samples, or "
+        f"held-out inputs from another source with --validation-data",
+        file=sys.stderr,
+    )

@@ -248,9 +248,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {result.bundle}/ ({summary['artifact']}, {summary['target']}, {summary['precision']})")
         for name, metrics in summary["accuracy"].get("outputs", {}).items():
+            snr = "exact" if metrics["snr_db"] is None else f"{metrics['snr_db']} dB"
             print(
-                f"  {name}: cosine {metrics['cosine']}, SNR {metrics['snr_db']} dB, "
-                f"max abs error {metrics['max_abs_error']}"
+                f"  {name}: cosine {metrics['cosine']}, SNR {snr}, max abs error {metrics['max_abs_error']}"
             )
     return 0
 

@@ -105,8 +105,16 @@ def test_a_healthy_int8_build_passes(model, tmp_path):
     out = tmp_path / "b"
     argv = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(out)]
     assert main([*argv, "--calibration-data", str(_calibration(tmp_path))]) == 0
-    accuracy = json.loads((out / "report.json").read_text())["accuracy"]
+    report = json.loads((out / "report.json").read_text())
+    accuracy = report["accuracy"]
     assert accuracy["passed"] and accuracy["judged"]["indices"] == {"first": 32, "last": 39}
+    assert accuracy["calibrated"] == {
+        "source": "calibration.npz",
+        "count": 32,
+        "indices": {"first": 0, "last": 31},
+    }
+    assert report["quantization"]["calibration"]["samples"] == 32
+    assert report["quantization"]["validation"]["samples"] == 8
 
 
 def test_a_broken_build_fails_naming_the_output_and_the_layer(model, tmp_path, monkeypatch, capsys):

@@ -153,3 +153,8 @@ def test_edgec_compare_names_the_broken_layer(model, tmp_path, monkeypatch, caps
     assert main([*argv, "--islands", "1"]) == 0
     text = capsys.readouterr().out
     assert f"<==  {BROKEN} (Conv)" in text and f"keep '{BROKEN}' (Conv) in float" in text
+
+
+def test_edgec_compare_refuses_a_float_precision(model, capsys):
+    assert main(["compare", str(model), "-t", "onnxruntime-cpu", "--precision", "fp32"]) == 2
+    assert "edgec compare debugs quantized builds (int8)" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The ``edgec`` command: build, inspect, targets.
+"""The ``edgec`` command: build, compare, inspect, targets.
 
 Errors print one paragraph to stderr and exit with the error's code (see
 README "Exit codes"); tracebacks only with ``--debug``.
@@ -128,6 +128,46 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _threshold_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--accuracy-threshold",
+        action="append",
+        default=[],
+        metavar="[OUTPUT:]METRIC=VALUE",
+        help="override a threshold of the accuracy check, repeatable: cosine=C, snr=DB, top1=PCT, top5=PCT "
+        "(aggregates over the check's samples), optionally for one output, e.g. prob:cosine=0.995",
+    )
+
+
+def _compare_parser(sub: Any) -> None:
+    compare = sub.add_parser(
+        "compare",
+        help="int8 debugger: float vs Q/DQ simulation tensor by tensor; the float islands that fix it",
+    )
+    compare.add_argument("model", type=Path, metavar="MODEL", help="the ONNX model")
+    compare.add_argument("-t", "--target", required=True, help="target name (see `edgec targets`)")
+    compare.add_argument("--precision", default="int8", help="a quantized precision (default int8)")
+    compare.add_argument("--runtime", help="runtime of a target group (default: the group's)")
+    compare.add_argument(
+        "--sample-data", type=Path, metavar="NPZ", help="inputs to compare on (as for build)"
+    )
+    compare.add_argument(
+        "--samples", type=int, default=8, help="random samples without real data (default 8)"
+    )
+    compare.add_argument("--seed", type=int, default=0, help="seed of the random samples (default 0)")
+    compare.add_argument(
+        "--islands",
+        type=int,
+        default=3,
+        metavar="N",
+        help="float islands to rank and measure (default 3; 0: none)",
+    )
+    compare.add_argument("--json", action="store_true", help="print JSON")
+    quantization.add_arguments(compare)
+    _shape_option(compare)
+    _common(compare)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgec", description="Compile an ONNX model into a bundle for edge hardware."
@@ -154,6 +194,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--samples", type=int, default=8, help="random samples for the accuracy check (default 8)"
     )
     build.add_argument("--seed", type=_seed, default=0, help="seed of the random samples (default 0)")
+    _threshold_option(build)
     build.add_argument("--dump-ir", type=Path, metavar="DIR", help="write the IR after each pass into DIR")
     build.add_argument(
         "--io-layout",
@@ -166,6 +207,8 @@ def _build_parser() -> argparse.ArgumentParser:
     quantization.add_arguments(build)
     _shape_option(build)
     _common(build)
+
+    _compare_parser(sub)
 
     inspect = sub.add_parser("inspect", help="ops, parameters, MACs, memory; what a target cannot run")
     inspect.add_argument("model", type=Path, metavar="MODEL")
@@ -188,6 +231,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from edgec.accuracy import parse_threshold
     from edgec.pipeline import BuildOptions, build
 
     _check_counts(args)
@@ -210,6 +254,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             backend_options=_backend_options(args),
             compression=compression.request_from_args(args),
             quantization=quantization.options_from_args(args),
+            accuracy_thresholds=tuple(parse_threshold(text) for text in args.accuracy_threshold),
         )
     )
     summary = {
@@ -224,7 +269,36 @@ def _cmd_build(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {result.bundle}/ ({summary['artifact']}, {summary['target']}, {summary['precision']})")
         for name, metrics in summary["accuracy"].get("outputs", {}).items():
-            print(f"  {name}: cosine {metrics['cosine']}, max abs error {metrics['max_abs_error']}")
+            snr = "exact" if metrics["snr_db"] is None else f"{metrics['snr_db']} dB"
+            print(
+                f"  {name}: cosine {metrics['cosine']}, SNR {snr}, max abs error {metrics['max_abs_error']}"
+            )
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from edgec.compare import compare_layers, format_comparison
+    from edgec.pipeline import BuildOptions
+
+    if args.samples < 1 or args.islands < 0:
+        raise UsageError("--samples must be at least 1 and --islands at least 0")
+    options = BuildOptions(
+        model=args.model,
+        target=args.target,
+        precision=args.precision,
+        input_shapes=dict(args.input_shape),
+        targets_files=args.targets_file,
+        sample_data=args.sample_data,
+        samples=args.samples,
+        seed=args.seed,
+        runtime=args.runtime,
+        quantization=quantization.options_from_args(args),
+    )
+    report = compare_layers(options, args.islands)
+    print(
+        json.dumps(report, indent=2) if args.json else format_comparison(report),
+        end="\n" if args.json else "",
+    )
     return 0
 
 
@@ -270,7 +344,7 @@ def _cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"build": _cmd_build, "inspect": _cmd_inspect, "targets": _cmd_targets}
+COMMANDS = {"build": _cmd_build, "compare": _cmd_compare, "inspect": _cmd_inspect, "targets": _cmd_targets}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from edgec import __version__, backends, runtime
-from edgec.accuracy import SampleSet, compare, load_samples, random_samples
+from edgec.accuracy import (
+    SampleSet,
+    Threshold,
+    check_threshold_outputs,
+    compare,
+    load_samples,
+    random_samples,
+)
 from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
 from edgec.compression.options import CompressionRequest
@@ -31,12 +38,14 @@ from edgec.passes.layout import stored_shape
 from edgec.passes.manager import PassRecord, PassSpec
 from edgec.quantization.build import (
     QUANTIZED_PRECISIONS,
+    Datasets,
     QuantizationOptions,
-    accuracy_samples,
+    load_datasets,
     manifest_entries,
     quantize_for_build,
 )
-from edgec.quantization.data import check_arrays
+from edgec.quantization.data import Dataset, check_arrays
+from edgec.quantization.debug import compare_tensors
 from edgec.quantization.engine import QuantizationResult
 from edgec.runtime import run
 from edgec.shape_profile import check_backend, merged_input_shapes
@@ -68,6 +77,8 @@ class BuildOptions:
     compression: CompressionRequest = field(default_factory=CompressionRequest)
     # --calibration-data, --preprocess, --calibration-method, ..., --max-accuracy-drop (int8 builds).
     quantization: QuantizationOptions = field(default_factory=QuantizationOptions)
+    # --accuracy-threshold: overrides of the check's per-precision thresholds (edgec.accuracy).
+    accuracy_thresholds: Sequence[Threshold] = ()
 
 
 @dataclass(frozen=True)
@@ -152,9 +163,33 @@ def _check_data(options: BuildOptions) -> None:
             check_arrays(path, purpose)
 
 
-def _samples(options: BuildOptions, graph: Graph) -> SampleSet:
+# Real samples the accuracy check runs on at most (the first ones of the held-out share or of
+# --validation-data); random inputs: --samples.
+CHECK_LIMIT = 256
+
+
+def _datasets(options: BuildOptions, graph: Graph, precision: str) -> Datasets | None:
+    """Calibration/validation data: int8 builds, and builds given --calibration-data (compression)."""
+    if precision in QUANTIZED_PRECISIONS or options.quantization.calibration_data is not None:
+        return load_datasets(graph, options.quantization)
+    return None
+
+
+def _as_samples(data: Dataset, what: str, start: int = 0) -> SampleSet:
+    taken = min(len(data), CHECK_LIMIT)
+    name = Path(data.source).name
+    return SampleSet([data.sample(i) for i in range(taken)], f"{name} ({what})", range(start, start + taken))
+
+
+def _samples(options: BuildOptions, graph: Graph, data: Datasets | None) -> SampleSet:
+    """What the check judges: --sample-data, else the share of --calibration-data held out from
+    calibration, else --validation-data, else random inputs; never a sample that calibrated."""
     if options.sample_data is not None:
         return load_samples(options.sample_data, graph.inputs)
+    if data is not None and data.split is not None:
+        return _as_samples(data.split.held_out, "held out from calibration", len(data.split.calibration))
+    if options.quantization.validation_data is not None and data is not None and data.validation is not None:
+        return _as_samples(data.validation, "--validation-data")
     return random_samples(graph.inputs, options.samples, options.seed)
 
 
@@ -186,6 +221,7 @@ class _Compiled:
     quantized: QuantizationResult | None
     samples: SampleSet
     reference: backends.Runner
+    data: Datasets | None = None
 
 
 # Build options only some backends honour: option key -> (command-line flag, the backends that take it).
@@ -238,14 +274,15 @@ def _check_budget_use(options: BuildOptions, target: Target, precision: str) -> 
         )
 
 
-def _plan(options: BuildOptions) -> _Plan:
+def _plan(options: BuildOptions, writes: bool = True) -> _Plan:
     target = load_catalogue(options.targets_files).select(options.target, options.runtime)
     precision = target.resolve_precision(options.precision)
     backend = backends.load(target.backend, target.name)
     _check_backend_flags(options, target)
     _check_budget_use(options, target, precision)
     out_dir = options.output or default_output(options.model, target.name)
-    check_output(out_dir, options.force, _protected(options))
+    if writes:
+        check_output(out_dir, options.force, _protected(options))
     target_passes = _target_passes(target)
     pipeline = _with_io_layout(target_passes + backend.passes(target, precision), options.io_layout, target)
     return _Plan(
@@ -261,23 +298,26 @@ def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
     graph = load_model(options.model, shapes, default_batch=plan.target.default_batch)
     _check_sample_memory(options, graph)
     _check_data(options)
+    check_threshold_outputs(options.accuracy_thresholds, graph.outputs, options.model)
     records = run_passes(graph, plan.target_passes, dump_dir=options.dump_ir)
-    samples = _samples(options, graph)
-    compressed = compress(graph, options, samples, plan.target, plan.precision)
+    data = _datasets(options, graph, plan.precision)
+    samples = _samples(options, graph, data)
+    split = data.split if data is not None else None
+    compressed = compress(graph, options, samples, plan.target, plan.precision, split)
     records += compressed.records
     records += run_passes(graph, plan.backend_passes, dump_dir=options.dump_ir)
     _check_supported(plan.backend, graph, plan.target, options.model)
     quantized = None
     if plan.precision in QUANTIZED_PRECISIONS:
-        quantized = quantize_for_build(graph, plan.target, plan.backend, options.quantization, options.model)
-        if options.sample_data is None:
-            samples = accuracy_samples(options.quantization, quantized, options.samples) or samples
+        quantized = quantize_for_build(
+            graph, plan.target, plan.backend, options.quantization, options.model, data
+        )
     reference_session = compressed.session or runtime.reference_session(options.model)
 
     def reference(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return run(reference_session, feeds)
 
-    return _Compiled(graph, records, compressed, quantized, samples, reference)
+    return _Compiled(graph, records, compressed, quantized, samples, reference, data)
 
 
 def _check_accuracy(
@@ -285,14 +325,43 @@ def _check_accuracy(
 ) -> dict | None:
     if not options.verify or artifact.runner is None:
         return None
-    accuracy = compare(compiled.reference, artifact.runner, compiled.samples, plan.precision)
+    accuracy = compare(
+        compiled.reference, artifact.runner, compiled.samples, plan.precision, options.accuracy_thresholds
+    )
+    if compiled.data is not None and compiled.data.split is not None:
+        accuracy["calibrated"] = compiled.data.split.report()["calibrated"]
+    elif compiled.quantized is not None:
+        calibration = compiled.quantized.calibration_data
+        accuracy["calibrated"] = {"source": Path(calibration.source).name, "count": len(calibration)}
     if not accuracy["passed"]:
+        judged = accuracy["judged"]
         raise AccuracyError(
-            f"{options.model.name}: the {plan.target.name} artifact disagrees with the input model "
-            f"(cosine below {accuracy['min_cosine']} on some output: {accuracy['outputs']}); "
-            f"no bundle was written. Run with --dump-ir DIR to see the graph after each pass."
+            f"{options.model.name}: the {plan.target.name} artifact disagrees with the input model on "
+            f"{judged['count']} sample(s) of {judged['source']}: {'; '.join(accuracy['failures'])}"
+            f"{_first_jump(compiled)}; no bundle was written. Run with --dump-ir DIR to see the graph "
+            f"after each pass; --accuracy-threshold sets other thresholds."
         )
     return accuracy
+
+
+def _first_jump(compiled: _Compiled) -> str:
+    """Where the int8 simulation's error first jumps, for the failure message ('' for float builds)."""
+    quantized = compiled.quantized
+    if quantized is None or quantized.float_graph is None:
+        return ""
+    table = compare_tensors(quantized.float_graph, quantized.qdq, compiled.samples.samples[:CHECK_LIMIT])
+    return f". {table.summary()} (`edgec compare` ranks the float islands that fix it)"
+
+
+def prepare(options: BuildOptions) -> tuple[str, _Compiled]:
+    """An int8 build up to the backend, writing nothing (``edgec compare``): (target, compiled)."""
+    plan = _plan(options, writes=False)
+    if plan.precision not in QUANTIZED_PRECISIONS:
+        raise UsageError(
+            f"edgec compare debugs quantized builds ({', '.join(sorted(QUANTIZED_PRECISIONS))}); target "
+            f"'{plan.target.name}' builds {plan.precision}: give --precision int8"
+        )
+    return plan.target.name, _compile(options, plan)
 
 
 def build(options: BuildOptions) -> BuildResult:

@@ -142,7 +142,7 @@ def test_sample_data_is_used(tmp_path):
     assert build_example(out, "--sample-data", str(data)) == 0
     accuracy = json.loads((out / "report.json").read_text())["accuracy"]
     assert accuracy["samples"] == 3
-    assert accuracy["sample_source"] == "samples.npz"
+    assert accuracy["judged"] == {"source": "samples.npz", "count": 3, "indices": {"first": 0, "last": 2}}
 
 
 def test_no_verify_skips_the_check(tmp_path):

@@ -20,7 +20,8 @@ def test_fp16_bundle_records_checks_and_compatibility(tmp_path):
     out = tmp_path / "b"
     assert build(out, "-t", "jetson-orin-nx", "--precision", "fp16", "--dla-core", "0") == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["accuracy"]["passed"] and report["accuracy"]["min_cosine"] == 0.999
+    accuracy = report["accuracy"]
+    assert accuracy["passed"] and list(accuracy["thresholds"].values()) == [{"cosine": 0.999, "snr": 25.0}]
     backend = report["backend"]
     assert backend["opset"] == 20
     assert backend["fp16_overflow"] == {

@@ -35,7 +35,8 @@ from edgec.backends.tensorrt.stack import Stack
 from edgec.cli import main
 from edgec.ir.onnx_export import to_onnx
 from edgec.quantization import compare_outputs, parse_cache
-from edgec.quantization.build import QuantizationOptions, quantize_for_build
+from edgec.quantization.build import Datasets, QuantizationOptions, quantize_for_build
+from edgec.quantization.data import load_dataset
 from edgec.runtime import run, session
 
 INT8_TARGETS = [t.name for t in JETSONS if "int8" in t.precisions]
@@ -71,7 +72,14 @@ def quantized(shared_models, tmp_path_factory):
     for model, shapes in MODELS.items():
         graph = cleaned(shared_models / model, shapes)
         options = calibration_options(folder, model)
-        found[model] = (graph, quantize_for_build(graph, target, BACKEND, options, shared_models / model))
+        assert options.calibration_data is not None
+        # All of it calibrates, nothing held out: these tests measure on their own held-out inputs.
+        calibration = load_dataset(options.calibration_data, graph.inputs, options.preprocess_spec())
+        data = Datasets(calibration, None)
+        found[model] = (
+            graph,
+            quantize_for_build(graph, target, BACKEND, options, shared_models / model, data),
+        )
     return found
 
 
@@ -214,7 +222,9 @@ def test_edgec_build_int8_with_calibration_data(shared_models, tmp_path):
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["accuracy"]["passed"] and report["accuracy"]["outputs"]
-    assert report["quantization"]["calibration"]["samples"] == 16
+    # 16 samples: the last 8 are held out (the simulation's validation data and the check's samples).
+    assert report["quantization"]["calibration"]["samples"] == 8
+    assert report["accuracy"]["judged"]["indices"] == {"first": 8, "last": 15}
     assert report["backend"]["int8"]["cache"]["header"] == "TRT-100300-EntropyCalibration2"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["backend_metadata"]["int8"] == {"explicit_qdq": True, "cache": "calibration.cache"}

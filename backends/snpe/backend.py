@@ -256,7 +256,7 @@ def _simulated(
         "calibration_source": calibration_set.source,
         "accuracy_samples": len(samples.samples),
         "top1_agreement": top1_agreement(runner, simulated, samples.samples),
-        **{key: compared[key] for key in ("min_cosine", "passed", "outputs")},
+        **{key: compared[key] for key in ("thresholds", "passed", "outputs")},
     }
 
 

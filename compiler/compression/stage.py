@@ -41,6 +41,7 @@ from edgec.ir.onnx_export import to_onnx
 from edgec.passes.manager import PassRecord, PassSpec, make_spec, run_passes
 from edgec.quantization.data import load_dataset
 from edgec.quantization.gate import Budget, check_measurable, unmet
+from edgec.quantization.holdout import Split
 from edgec.quantization.metrics import Metrics
 from edgec.runtime import Feeds, reference_session, run, session
 from edgec.targets import Target
@@ -130,11 +131,14 @@ class Evaluation:
         return entry, measured
 
 
-def pass_data(options: BuildOptions, samples: SampleSet) -> dict[str, Any]:
-    """The passes' calibration options: --sample-data, else an .npz --calibration-data, else random inputs."""
+def pass_data(options: BuildOptions, samples: SampleSet, split: Split | None = None) -> dict[str, Any]:
+    """The passes' calibration options: --sample-data, else an .npz --calibration-data (without the
+    samples ``split`` holds out), else random inputs."""
     calibration = options.quantization.calibration_data
     if options.sample_data is None and calibration is not None and calibration.suffix == ".npz":
         count = options.quantization.samples or PASS_CALIBRATION_SAMPLES
+        if split is not None:
+            count = min(count, len(split.calibration))
         return {"calibration": str(calibration), "samples": count, "seed": options.seed}
     return {
         "calibration": str(options.sample_data or ""),
@@ -143,11 +147,17 @@ def pass_data(options: BuildOptions, samples: SampleSet) -> dict[str, Any]:
     }
 
 
-def evaluation(graph: Graph, options: BuildOptions, samples: SampleSet) -> Evaluation:
-    """The quantization options' validation (else calibration) data with labels, or the build's samples."""
+def evaluation(
+    graph: Graph, options: BuildOptions, samples: SampleSet, split: Split | None = None
+) -> Evaluation:
+    """The quantization options' validation data (else the share of the calibration data ``split``
+    holds out) with labels, or the build's samples."""
     quantization = options.quantization
     path = quantization.validation_data or quantization.calibration_data
-    if path is None:
+    if split is not None and quantization.validation_data is None:
+        data = split.held_out
+        feeds, labels, source = list(data.samples()), data.labels, f"{Path(data.source).name} (held out)"
+    elif path is None:
         feeds, labels, source = samples.samples, None, samples.source
     else:
         data = load_dataset(path, graph.inputs, quantization.preprocess_spec(), purpose="validation")
@@ -193,15 +203,21 @@ def run_measured(
 
 
 def compress(
-    graph: Graph, options: BuildOptions, samples: SampleSet, target: Target, precision: str
+    graph: Graph,
+    options: BuildOptions,
+    samples: SampleSet,
+    target: Target,
+    precision: str,
+    split: Split | None = None,
 ) -> CompressionResult:
-    """Run the requested passes on ``graph`` (after cleanup), measured against the input model."""
+    """Run the requested passes on ``graph`` (after cleanup), measured against the input model;
+    ``split``: the calibration data's held-out share (never refits, measures)."""
     request, ternary = options.compression, precision == "ternary"
     if not request.active and not ternary:
         return CompressionResult()
     budgets = options.quantization.budgets
-    specs = compression_specs(request, pass_data(options, samples), budgets, ternary)
-    evaluation_data = evaluation(graph, options, samples)
+    specs = compression_specs(request, pass_data(options, samples, split), budgets, ternary)
+    evaluation_data = evaluation(graph, options, samples, split)
     if budgets:
         check_measurable(budgets, evaluation_data.measure(graph)[1], evaluation_data.source)
     records, entries, measured = run_measured(graph, specs, evaluation_data)

@@ -26,6 +26,10 @@ Budget and mixed precision
     ``quantize(graph, calibration_data, validation_data, config, scheme, budgets)`` ->
     ``QuantizationResult``: all of the above in one call (what ``edgec build`` runs);
     ``QuantizationResult.calibration_cache(tensorrt_version)`` is its TensorRT cache.
+Held-out share and per-layer debugger
+    ``split_calibration(path, inputs, preprocess, count)`` -> ``Split`` (the last 20 %, at least 8,
+    held out to judge) or None; ``compare_tensors(float_graph, qdq, feeds)`` -> ``TensorTable``
+    (per-tensor SNR/cosine, ``first_jump()``); ``float_islands(result, dataset, count)``.
 TensorRT calibration cache
     ``write_cache(scales, version)``, ``parse_cache(text)``, ``cache_scales(graph)``,
     ``version_int("8.6.1")``.
@@ -74,6 +78,9 @@ _EXPORTS = {
     "QuantizationResult": "engine",
     "quantize": "engine",
     "write_cache": "tensorrt_cache",
+    "split_calibration": "holdout",
+    "compare_tensors": "debug",
+    "float_islands": "debug",
     "parse_cache": "tensorrt_cache",
     "cache_scales": "tensorrt_cache",
     "version_int": "tensorrt_cache",
@@ -99,7 +106,9 @@ __all__ = [
     "calibrate",
     "collect_statistics",
     "compare_outputs",
+    "compare_tensors",
     "evaluate",
+    "float_islands",
     "gptq_rounding",
     "layer_sensitivity",
     "load_dataset",
@@ -111,6 +120,7 @@ __all__ = [
     "quantize_qdq",
     "quantized_layers",
     "run_dataset",
+    "split_calibration",
     "version_int",
     "write_cache",
 ]
@@ -120,8 +130,10 @@ if TYPE_CHECKING:
     from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
     from edgec.quantization.collect import Statistics, collect_statistics
     from edgec.quantization.data import Dataset, load_dataset
+    from edgec.quantization.debug import compare_tensors, float_islands
     from edgec.quantization.engine import QuantizationResult, quantize
     from edgec.quantization.gate import Budget, parse_budget
+    from edgec.quantization.holdout import split_calibration
     from edgec.quantization.metrics import Metrics, compare_outputs, evaluate, run_dataset
     from edgec.quantization.preprocess import Preprocess, parse_preprocess
     from edgec.quantization.qdq import quantize_qdq, quantized_layers

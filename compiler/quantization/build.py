@@ -2,7 +2,10 @@
 
 Runs for quantized precisions (``QUANTIZED_PRECISIONS``) after the passes
 and the support check, before the backend emits. The backend receives the
-result as ``BuildRequest.options["quantization"]``.
+result as ``BuildRequest.options["quantization"]``. ``load_datasets`` says
+which samples calibrate and which validate (edgec.quantization.holdout);
+the pipeline loads them once, before the compression passes, and passes
+them in.
 
 A backend says how it quantizes with an optional method
 ``quantization_scheme(target) -> QuantScheme``; without one, the default
@@ -14,19 +17,21 @@ hardware (``integer_only = true`` in the target's ``[hardware]``).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgec.accuracy import SampleSet, random_samples
+from edgec.accuracy import random_samples
 from edgec.errors import AccuracyError
 from edgec.ir.graph import Graph
 from edgec.quantization.calibration import CalibrationConfig
 from edgec.quantization.data import Dataset, load_dataset
 from edgec.quantization.engine import QuantizationResult, quantize
 from edgec.quantization.gate import Budget
+from edgec.quantization.holdout import Split, split_calibration
 from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.preprocess import Preprocess, parse_preprocess
 from edgec.quantization.scheme import QuantScheme
@@ -79,34 +84,65 @@ def backend_scheme(backend: Any, target: Target) -> QuantScheme:
     return QuantScheme(float_fallback="fp16" if "fp16" in target.precisions else "fp32")
 
 
-def random_dataset(graph: Graph, count: int, seed: int) -> Dataset:
+def random_dataset(graph: Graph, count: int, seed: int | Sequence[int], note: str = "") -> Dataset:
     samples = random_samples(graph.inputs, count, seed).samples
     arrays = {v.name: np.stack([s[v.name] for s in samples]) for v in graph.inputs}
-    return Dataset(arrays, f"random N(0,1) clipped to [-3,3], seed {seed} (no --calibration-data)")
+    return Dataset(arrays, f"random N(0,1) clipped to [-3,3], seed {seed}{note}")
 
 
-def _datasets(graph: Graph, options: QuantizationOptions) -> tuple[Dataset, Dataset | None]:
+@dataclass(frozen=True)
+class Datasets:
+    """What calibrates and what validates; ``split`` when both come from ``--calibration-data``."""
+
+    calibration: Dataset
+    validation: Dataset | None
+    split: Split | None = None
+
+
+def load_datasets(graph: Graph, options: QuantizationOptions) -> Datasets:
+    """Calibration and validation data (edgec.quantization.holdout: which samples do which).
+
+    Without ``--calibration-data`` the random calibration inputs come from the seed stream
+    ``(seed, 1)``, so they differ from the check's random inputs (seed ``seed``), which validate.
+    """
     spec = options.preprocess_spec()
+    validation = None
+    if options.validation_data is not None:
+        validation = load_dataset(options.validation_data, graph.inputs, spec, purpose="validation")
     if options.calibration_data is None:
         print(
             "edgec: warning: no --calibration-data: calibrating on random inputs; "
             "the int8 ranges will not fit real data",
             file=sys.stderr,
         )
-        calibration = random_dataset(graph, options.samples or RANDOM_CALIBRATION_SAMPLES, options.seed)
-    else:
-        calibration = load_dataset(options.calibration_data, graph.inputs, spec, options.samples)
-    validation = None
-    if options.validation_data is not None:
-        validation = load_dataset(options.validation_data, graph.inputs, spec, purpose="validation")
-    return calibration, validation
+        count = options.samples or RANDOM_CALIBRATION_SAMPLES
+        calibration = random_dataset(graph, count, (options.seed, 1), " (no --calibration-data)")
+        if validation is None:
+            validation = random_dataset(graph, RANDOM_CALIBRATION_SAMPLES, options.seed)
+        return Datasets(calibration, validation)
+    if validation is None:
+        split = split_calibration(options.calibration_data, graph.inputs, spec, options.samples)
+        if split is not None:
+            return Datasets(split.calibration, split.held_out, split)
+        validation = random_dataset(graph, RANDOM_CALIBRATION_SAMPLES, options.seed, " (nothing held out)")
+    calibration = load_dataset(options.calibration_data, graph.inputs, spec, options.samples)
+    return Datasets(calibration, validation)
 
 
 def quantize_for_build(
-    graph: Graph, target: Target, backend: Any, options: QuantizationOptions, model: Path
+    graph: Graph,
+    target: Target,
+    backend: Any,
+    options: QuantizationOptions,
+    model: Path,
+    data: Datasets | None = None,
 ) -> QuantizationResult:
-    """Quantize ``graph`` for ``target``; AccuracyError when a budget is missed."""
-    calibration, validation = _datasets(graph, options)
+    """Quantize ``graph`` for ``target``; AccuracyError when a budget is missed.
+
+    ``data``: the datasets ``load_datasets`` gives (loaded here when None).
+    """
+    data = data or load_datasets(graph, options)
+    calibration, validation = data.calibration, data.validation
     scheme = backend_scheme(backend, target)
     reconstruct, bias_correction = options.resolved_rounding(scheme)
     config = CalibrationConfig(
@@ -164,14 +200,3 @@ def manifest_entries(options: QuantizationOptions, result: QuantizationResult | 
             "float_layers": list(result.float_layers),
         }
     return entries
-
-
-def accuracy_samples(
-    options: QuantizationOptions, result: QuantizationResult, count: int
-) -> SampleSet | None:
-    """The first ``count`` validation samples, so the accuracy check runs on real inputs; None without."""
-    if options.calibration_data is None and options.validation_data is None:
-        return None
-    data = result.validation_data
-    taken = min(count, len(data))
-    return SampleSet([data.sample(i) for i in range(taken)], f"{Path(data.source).name} (first {taken})")

@@ -36,7 +36,7 @@ from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.gate import Budget, check_measurable, unmet
 from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.metrics import Metrics, evaluate, run_dataset
-from edgec.quantization.qdq import quantize_qdq, quantized_layers
+from edgec.quantization.qdq import clone_graph, quantize_qdq, quantized_layers
 from edgec.quantization.rounding import gptq_rounding
 from edgec.quantization.scheme import QuantScheme
 from edgec.quantization.sensitivity import LayerSensitivity, layer_sensitivity, mixed_precision
@@ -62,6 +62,8 @@ class QuantizationResult:
     bias_corrected: list[str] = field(default_factory=list)
     rounded: dict[str, np.ndarray] = field(default_factory=dict)
     grids: GridFit = field(default_factory=GridFit)
+    # The calibrated graph before its biases were corrected: the float side of ``qdq``, tensor by tensor.
+    float_graph: Graph | None = None
 
     @property
     def budget_met(self) -> bool:
@@ -142,6 +144,7 @@ def quantize(
     if result.missed and scheme.float_fallback is not None:
         _mixed_precision(graph, result, reference, corrections, max_float_layers, sensitivity_samples)
     result.bias_corrected = [name for name in corrections if name not in result.float_layers]
+    result.float_graph = clone_graph(graph)
     apply_bias_corrections(graph, corrections, skip=result.float_layers)
     return result
 

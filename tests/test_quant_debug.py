@@ -1,0 +1,160 @@
+"""The per-layer int8 debugger: a layer whose scale is corrupted is named first, by the table, the
+float islands, `edgec compare` and the failing build's message."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgec.cli import main
+from edgec.frontend import load_model
+from edgec.passes import make_spec, run_passes
+from edgec.quantization import engine
+from edgec.quantization.data import Dataset
+from edgec.quantization.debug import compare_tensors, float_islands
+from edgec.quantization.engine import quantize
+from edgec.quantization.qdq import quantize_qdq
+
+CHANNELS = (3, 8, 8, 8, 1)
+BROKEN = "conv3"
+LOGIT_GAIN = 8.0  # sharp probabilities, as a trained detector's map
+
+
+def probability_map(path: Path) -> Path:
+    """Four 3x3 convolutions with ReLUs, then a sigmoid: a segmentation-style probability map."""
+    rng = np.random.default_rng(0)
+    nodes, inits, x = [], [], "x"
+    for index, (c_in, c_out) in enumerate(pairwise(CHANNELS), 1):
+        weight = (
+            rng.standard_normal((c_out, c_in, 3, 3))
+            * np.sqrt(2 / (9 * c_in))
+            * (LOGIT_GAIN if c_out == 1 else 1)
+        )
+        inits += [
+            numpy_helper.from_array(weight.astype(np.float32), f"w{index}"),
+            numpy_helper.from_array((rng.standard_normal(c_out) * 0.1).astype(np.float32), f"b{index}"),
+        ]
+        out = f"t{index}" if c_out > 1 else "logits"
+        nodes.append(
+            helper.make_node("Conv", [x, f"w{index}", f"b{index}"], [out], f"conv{index}", pads=[1] * 4)
+        )
+        if c_out > 1:
+            nodes.append(helper.make_node("Relu", [out], [f"r{index}"], f"relu{index}"))
+            x = f"r{index}"
+    nodes.append(helper.make_node("Sigmoid", ["logits"], ["prob"], "sigmoid"))
+    graph = helper.make_graph(
+        nodes,
+        "probability_map",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 1, 16, 16])],
+        inits,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def inputs(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((count, 1, 3, 16, 16)).astype(np.float32)
+
+
+def corrupt(graph, layer: str = BROKEN, factor: float = 0.02) -> None:
+    weight = graph.node_by_name(layer).input(1)
+    weight.quant = replace(weight.quant, scale=weight.quant.scale * factor)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return probability_map(tmp_path_factory.mktemp("debug") / "map.onnx")
+
+
+def test_the_corrupted_layer_is_the_first_jump_and_the_first_island(model):
+    graph = load_model(model, {})
+    run_passes(graph, [make_spec("cleanup")])
+    result = quantize(graph, Dataset({"x": inputs(32, 0)}, "calibration"))
+    checks = Dataset({"x": inputs(8, 1)}, "check")
+    healthy = compare_tensors(result.float_graph, result.qdq, list(checks.samples()))
+    assert healthy.first_jump() is None, healthy.as_dict()
+    corrupt(result.float_graph)
+    placement = result.calibration.scheme.placement
+    result.qdq = quantize_qdq(result.float_graph, placement, rounded=result.rounded)
+    table = compare_tensors(result.float_graph, result.qdq, list(checks.samples()))
+    jump = table.first_jump()
+    assert jump is not None and jump.layer == BROKEN
+    assert [t.layer for t in table.tensors] == ["conv1", "conv2", "conv3", "conv4"]
+    assert all(not t.jump for t in table.tensors[: table.tensors.index(jump)])
+    islands = float_islands(result, checks, count=2)
+    assert islands["islands"][0]["layer"] == BROKEN
+    assert islands["islands"][0]["outputs_snr_db"] > islands["outputs_snr_db"] + 10
+
+
+def _calibration(folder: Path) -> Path:
+    path = folder / "calibration.npz"
+    np.savez(path, x=inputs(40, 0))
+    return path
+
+
+def test_a_healthy_int8_build_passes(model, tmp_path):
+    out = tmp_path / "b"
+    argv = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(out)]
+    assert main([*argv, "--calibration-data", str(_calibration(tmp_path))]) == 0
+    report = json.loads((out / "report.json").read_text())
+    accuracy = report["accuracy"]
+    assert accuracy["passed"] and accuracy["judged"]["indices"] == {"first": 32, "last": 39}
+    assert accuracy["calibrated"] == {
+        "source": "calibration.npz",
+        "count": 32,
+        "indices": {"first": 0, "last": 31},
+    }
+    assert report["quantization"]["calibration"]["samples"] == 32
+    assert report["quantization"]["validation"]["samples"] == 8
+
+
+def test_a_broken_build_fails_naming_the_output_and_the_layer(model, tmp_path, monkeypatch, capsys):
+    real = engine.calibrate
+
+    def broken(graph, *args, **kwargs):
+        found = real(graph, *args, **kwargs)
+        corrupt(graph)
+        return found
+
+    monkeypatch.setattr(engine, "calibrate", broken)
+    argv = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(tmp_path / "b")]
+    assert main([*argv, "--calibration-data", str(_calibration(tmp_path))]) == 7
+    err = capsys.readouterr().err
+    cosine = re.search(r"output 'prob': cosine (\S+) < 0.99", err)
+    assert cosine is not None and float(cosine[1]) < 0.9, err
+    assert f"the error first jumps at layer '{BROKEN}' (Conv)" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_edgec_compare_names_the_broken_layer(model, tmp_path, monkeypatch, capsys):
+    real = engine.calibrate
+
+    def broken(graph, *args, **kwargs):
+        found = real(graph, *args, **kwargs)
+        corrupt(graph)
+        return found
+
+    monkeypatch.setattr(engine, "calibrate", broken)
+    argv = ["compare", str(model), "-t", "onnxruntime-cpu", "--calibration-data", str(_calibration(tmp_path))]
+    assert main([*argv, "--islands", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tensors"]["first_jump"]["layer"] == BROKEN
+    assert report["float_islands"]["islands"][0]["layer"] == BROKEN
+    assert report["judged"]["count"] == 8 and report["calibrated"]["count"] == 32
+    assert main([*argv, "--islands", "1"]) == 0
+    text = capsys.readouterr().out
+    assert f"<==  {BROKEN} (Conv)" in text and f"keep '{BROKEN}' (Conv) in float" in text
+
+
+def test_edgec_compare_refuses_a_float_precision(model, capsys):
+    assert main(["compare", str(model), "-t", "onnxruntime-cpu", "--precision", "fp32"]) == 2
+    assert "edgec compare debugs quantized builds (int8)" in capsys.readouterr().err

@@ -1,0 +1,164 @@
+"""One-page HTML reports: report.html per bundle, report.html per matrix.
+
+Figures are PNG images drawn with matplotlib's Agg backend (no display, no
+timestamps in the files, so bundles stay byte-identical) and embedded as
+data: URIs; the pages come from Jinja2 templates (templates/report/) with
+autoescaping on, since model-supplied names appear in them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from edgec.templating import render
+
+TOP_LAYERS = 20
+
+
+def _png(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _barh(labels: Sequence[str], values: Sequence[float], xlabel: str, title: str) -> str:
+    figure, axes = plt.subplots(figsize=(7, 0.3 * len(labels) + 1.2))
+    axes.barh(range(len(labels)), values, color="#3b75af")
+    axes.set_yticks(range(len(labels)), [label[:48] for label in labels], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel(xlabel)
+    axes.set_title(title, fontsize=10)
+    return _png(figure)
+
+
+def size_figure(files: Mapping[str, int]) -> str:
+    ordered = sorted(files.items(), key=lambda item: -item[1])
+    return _barh([n for n, _ in ordered], [s / 1024 for _, s in ordered], "KiB", "Bundle files by size")
+
+
+def sensitivity_figure(sensitivity: Sequence[Mapping[str, Any]]) -> str | None:
+    rows = [row for row in sensitivity if row.get("snr_db") is not None][:TOP_LAYERS]
+    if not rows:
+        return None
+    return _barh(
+        [f"{row['layer']} ({row['op']})" for row in rows],
+        [row["snr_db"] for row in rows],
+        "SNR of the model's output with only this layer in int8 (dB; lower = more sensitive)",
+        "Per-layer quantization sensitivity",
+    )
+
+
+def output_error_figure(outputs: Mapping[str, Mapping[str, Any]]) -> str | None:
+    rows = [(name, m["snr_db"]) for name, m in outputs.items() if m.get("snr_db") is not None]
+    if not rows:
+        return None
+    return _barh(
+        [n for n, _ in rows], [v for _, v in rows], "SNR (dB)", "int8 simulation vs float, per output"
+    )
+
+
+def roofline_figure(cost: Mapping[str, Any]) -> str | None:
+    layers = [layer for layer in cost["layers"] if layer["macs"] and layer["bytes"] and layer["ms"]]
+    if not layers:
+        return None
+    peak, bandwidth = cost["peak_gops"], cost["memory_bandwidth_gbs"]
+    intensity = [2 * layer["macs"] / layer["bytes"] for layer in layers]
+    attained = [2 * layer["macs"] / (layer["ms"] * 1e-3) / 1e9 for layer in layers]
+    low, high = min(intensity) / 2, max(intensity) * 2
+    ridge = peak / bandwidth
+    xs = sorted({low, high, min(max(ridge, low), high)})
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.plot(xs, [min(peak, bandwidth * x) for x in xs], color="#444", label="roofline")
+    axes.scatter(intensity, attained, s=14, color="#d9622b", label="layers (cost model)")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("arithmetic intensity (operations / byte)")
+    axes.set_ylabel("GOPS")
+    axes.set_title(f"Roofline at {cost['precision']}: {peak:g} GOPS, {bandwidth:g} GB/s", fontsize=10)
+    axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def latency_figure(cost: Mapping[str, Any]) -> str | None:
+    layers = sorted(cost["layers"], key=lambda layer: -layer["ms"])[:TOP_LAYERS]
+    layers = [layer for layer in layers if layer["ms"] > 0]
+    if not layers:
+        return None
+    return _barh(
+        [f"{layer['node']} ({layer['op']}, {layer['bound']})" for layer in layers],
+        [layer["ms"] for layer in layers],
+        "ms (cost model)",
+        f"Slowest layers; model total {cost['total_ms']:g} ms",
+    )
+
+
+def bundle_report(bundle: Path, manifest: Mapping[str, Any], report: Mapping[str, Any]) -> str:
+    """The HTML of a bundle's report.html, from its manifest and report.json."""
+    files = {name: (bundle / name).stat().st_size for name in sorted(manifest["files"])}
+    quantization = report.get("quantization") or {}
+    cost = report.get("cost_model")
+    figures = {
+        "sizes": size_figure(files),
+        "outputs": output_error_figure((quantization.get("metrics") or {}).get("outputs", {})),
+        "sensitivity": sensitivity_figure(quantization.get("sensitivity") or []),
+        "roofline": roofline_figure(cost) if cost else None,
+        "latency": latency_figure(cost) if cost else None,
+    }
+    return render(
+        "report/bundle.html.j2",
+        manifest=manifest,
+        report=report,
+        files=files,
+        quantization=quantization,
+        cost=cost,
+        figures=figures,
+    )
+
+
+def write_bundle_report(bundle: Path, manifest: Mapping[str, Any], report: Mapping[str, Any]) -> Path:
+    path = bundle / "report.html"
+    path.write_text(bundle_report(bundle, manifest, report), encoding="utf-8")
+    return path
+
+
+def matrix_report(cells: Sequence[Mapping[str, Any]], root: Path) -> str:
+    """The HTML of a matrix's report.html; ``cells`` are the JSON summary's cells."""
+    built = [c for c in cells if c.get("artifact_bytes")]
+    labels = [f"{c['model']} / {c['target']} / {c['precision'] or 'default'}" for c in built]
+    figures = {
+        "sizes": _barh(labels, [c["artifact_bytes"] / 1024 for c in built], "KiB", "Artifact size per cell")
+        if built
+        else None,
+        "seconds": _barh(
+            [f"{c['model']} / {c['target']} / {c['precision'] or 'default'}" for c in cells],
+            [c["seconds"] for c in cells],
+            "s (cache hits: the restore)",
+            "Build time per cell",
+        )
+        if cells
+        else None,
+    }
+    links = {}
+    for cell in cells:
+        page = Path(cell["bundle"]) / "report.html" if cell.get("bundle") else None
+        if page is not None and page.is_file():
+            links[cell["bundle"]] = Path(os.path.relpath(page.resolve(), root.resolve())).as_posix()
+    return render("report/matrix.html.j2", cells=cells, figures=figures, links=links)
+
+
+def write_matrix_report(cells: Sequence[Mapping[str, Any]], root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "report.html"
+    path.write_text(matrix_report(cells, root), encoding="utf-8")
+    return path

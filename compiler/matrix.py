@@ -24,7 +24,7 @@ from typing import Any
 
 from edgec import progress, signing
 from edgec.bundle import MANIFEST, safe_name, sha256_file
-from edgec.cache import BuildCache, cache_key
+from edgec.cache import BuildCache, cache_key, default_max_bytes, default_root
 from edgec.errors import EdgecError, UsageError
 from edgec.pipeline import BuildOptions, build
 from edgec.targets import load_catalogue
@@ -262,6 +262,10 @@ def run_matrix(
 ) -> list[CellResult]:
     """Every cell's result, in the order of ``cells``: cache hits restored here, misses on workers."""
     check_outputs(cells)
+    # Workers get the cache's place as resolved here, not their own environment's.
+    cache = replace(
+        cache, root=cache.root or default_root(), max_bytes=cache.max_bytes or default_max_bytes()
+    )
     progress.emit("cells", total=len(cells))
     opened = cache.open()
     results: dict[int, CellResult] = {}

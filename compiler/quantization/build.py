@@ -13,7 +13,7 @@ hardware (``integer_only = true`` in the target's ``[hardware]``).
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.preprocess import Preprocess, parse_preprocess
 from edgec.quantization.scheme import QuantScheme
 from edgec.targets import Target
+
+log = logging.getLogger(__name__)
 
 QUANTIZED_PRECISIONS = frozenset({"int8"})
 RANDOM_CALIBRATION_SAMPLES = 16
@@ -88,10 +90,8 @@ def random_dataset(graph: Graph, count: int, seed: int) -> Dataset:
 def _datasets(graph: Graph, options: QuantizationOptions) -> tuple[Dataset, Dataset | None]:
     spec = options.preprocess_spec()
     if options.calibration_data is None:
-        print(
-            "edgec: warning: no --calibration-data: calibrating on random inputs; "
-            "the int8 ranges will not fit real data",
-            file=sys.stderr,
+        log.warning(
+            "no --calibration-data: calibrating on random inputs; the int8 ranges will not fit real data"
         )
         calibration = random_dataset(graph, options.samples or RANDOM_CALIBRATION_SAMPLES, options.seed)
     else:

@@ -6,7 +6,7 @@ with its external data, sample, calibration and validation data, catalogues,
 a preprocess TOML), the target's resolved catalogue entry, the versions of
 edgec's tools and a digest of edgec's own source and templates (so a changed
 compiler never reuses an old bundle). Options that do not change the bytes
-(output, force, dump_ir, sign_key) are left out.
+(output, force, dump_ir, sign_key; the catalogue file's path) are left out.
 
 An entry is ``<root>/<key[:2]>/<key>/`` holding ``bundle/`` and ``entry.json``.
 Entries appear by atomic rename; a hit restores the bundle into a staging
@@ -41,8 +41,10 @@ from edgec.versions import tool_versions
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 5 * 1024**3
-# Options that never change a bundle's bytes.
-IGNORED_OPTIONS = frozenset({"output", "force", "dump_ir", "sign_key"})
+# Fields that never change a bundle's bytes: where it goes, whether it may replace one, debugging
+# output, the signature (not cached), and the file a catalogue entry came from (its content counts;
+# the path differs between machines that share a cache).
+IGNORED_FIELDS = frozenset({"output", "force", "dump_ir", "sign_key", "source"})
 # Files written after the bundle is complete that the cache does not keep.
 NOT_CACHED = frozenset({"manifest.json.sig"})
 ENTRY = "entry.json"
@@ -107,7 +109,7 @@ def canonical(value: Any) -> Any:
     """A JSON-ready form of build options in which every named file is its content hash."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        kept = {k: canonical(v) for k, v in fields.items() if k not in IGNORED_OPTIONS}
+        kept = {k: canonical(v) for k, v in fields.items() if k not in IGNORED_FIELDS}
         return {"__type__": type(value).__name__, **kept}
     if isinstance(value, Path):
         return digest_path(value)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from edgec.bundle import MANIFEST, safe_name, sha256_file
 from edgec.cache import BuildCache, cache_key, default_max_bytes, default_root
 from edgec.errors import EdgecError, UsageError
 from edgec.pipeline import BuildOptions, build
-from edgec.targets import load_catalogue
+from edgec.targets import Catalogue, load_catalogue
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,18 @@ def _summary(
     )
 
 
+@lru_cache(maxsize=16)
+def _catalogue(files: tuple[tuple[Path, int, int], ...]) -> Catalogue:
+    return load_catalogue([path for path, _, _ in files])
+
+
 def _key(options: BuildOptions) -> str:
-    target = load_catalogue(options.targets_files).select(options.target, options.runtime)
+    """The cell's cache key; the catalogue is read once per set of files (and their mtimes and sizes)."""
+    stats = [
+        (p, p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else (p, 0, 0)
+        for p in options.targets_files
+    ]
+    target = _catalogue(tuple(stats)).select(options.target, options.runtime)
     return cache_key(options, target)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 # Distribution names per tool; the first one installed answers.
@@ -21,7 +22,9 @@ CORE = ("edgec", "onnx", "onnxruntime", "numpy", "onnx-graphsurgeon")
 BACKEND_TOOLS = {"tflite": ("tensorflow", "litert"), "tensorrt": ("tensorrt",)}
 
 
+@cache
 def tool_version(tool: str) -> str | None:
+    """The installed version of ``tool`` (read once per process)."""
     for dist in TOOLS[tool]:
         try:
             return version(dist)

@@ -65,7 +65,16 @@ class MatrixResult:
         }
 
 
+PATH_OPTIONS = ("output", "sample_data", "dump_ir", "sign_key")
+
+
 def _options(model: Path | str, target: str, **options: Any) -> BuildOptions:
+    """BuildOptions from keyword arguments; path options may be given as strings."""
+    for name in PATH_OPTIONS:
+        if options.get(name) is not None:
+            options[name] = Path(options[name])
+    if "targets_files" in options:
+        options["targets_files"] = tuple(Path(p) for p in options["targets_files"])
     return BuildOptions(model=Path(model), target=target, **options)
 
 

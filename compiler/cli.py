@@ -463,22 +463,12 @@ COMMANDS = {
 }
 
 
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"edgec: {record.levelname.lower()}: {record.getMessage()}"
-
-
 def _setup_output(args: argparse.Namespace) -> Callable[[], None]:
     """Logging to stderr at the -q/-v level and the --progress display; returns their teardown."""
     from edgec import progress
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    root = logging.getLogger("edgec")
-    root.handlers = [handler]
-    root.propagate = False
     levels = {0: logging.WARNING, 1: logging.INFO}
-    root.setLevel(logging.ERROR if args.quiet else levels.get(args.verbose, logging.DEBUG))
+    progress.log_to_stderr(logging.ERROR if args.quiet else levels.get(args.verbose, logging.DEBUG))
     if args.progress == "off" or args.quiet:
         return lambda: None
     if args.progress == "json":

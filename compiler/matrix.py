@@ -27,7 +27,7 @@ from edgec import progress, signing
 from edgec.bundle import MANIFEST, safe_name, sha256_file
 from edgec.cache import BuildCache, cache_key, default_max_bytes, default_root
 from edgec.errors import EdgecError, UsageError
-from edgec.pipeline import BuildOptions, build
+from edgec.pipeline import BuildOptions, build, default_output
 from edgec.targets import Catalogue, load_catalogue
 
 log = logging.getLogger(__name__)
@@ -142,14 +142,15 @@ def _catalogue(files: tuple[tuple[Path, int, int], ...]) -> Catalogue:
     return load_catalogue([path for path, _, _ in files])
 
 
-def _key(options: BuildOptions) -> str:
-    """The cell's cache key; the catalogue is read once per set of files (and their mtimes and sizes)."""
+def _key(options: BuildOptions) -> tuple[str, str]:
+    """The cell's cache key and resolved target name; the catalogue is read once per set of files
+    (and their mtimes and sizes)."""
     stats = [
         (p, p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else (p, 0, 0)
         for p in options.targets_files
     ]
     target = _catalogue(tuple(stats)).select(options.target, options.runtime)
-    return cache_key(options, target)
+    return cache_key(options, target), target.name
 
 
 def _signer(options: BuildOptions) -> Callable[[Path], None] | None:
@@ -167,10 +168,11 @@ def _signer(options: BuildOptions) -> Callable[[Path], None] | None:
 def restore(options: BuildOptions, cache: BuildCache) -> CellResult | None:
     """The cell's bundle from the cache, or None on a miss. Raises what the restore refuses."""
     started = time.perf_counter()
-    hit = cache.lookup(_key(options))
+    key, target = _key(options)
+    hit = cache.lookup(key)
     if hit is None:
         return None
-    out = options.output or Path("dist")
+    out = options.output or default_output(options.model, target)
     cache.restore(hit, out, options.force, _signer(options))
     log.info("cache hit: %s for %s -> %s", options.model.name, options.target, out)
     return _summary(options, out, time.perf_counter() - started, "hit")
@@ -187,7 +189,7 @@ def build_cell(options: BuildOptions, cache: BuildCache | None) -> CellResult:
     seconds = time.perf_counter() - started
     summary = _summary(options, result.bundle, seconds, "miss" if cache is not None else "off")
     if cache is not None:
-        cache.store(_key(options), result.bundle, {"manifest_sha256": summary.manifest_sha256})
+        cache.store(_key(options)[0], result.bundle, {"manifest_sha256": summary.manifest_sha256})
     return summary
 
 
@@ -208,8 +210,10 @@ def failed(options: BuildOptions, exc: BaseException, seconds: float, cache: str
     )
 
 
-def run_cell(options: BuildOptions, cache_config: CacheConfig) -> CellResult:
+def run_cell(options: BuildOptions, cache_config: CacheConfig, log_level: int | None = None) -> CellResult:
     """A worker's task: one cell, its failure caught into the result (picklable both ways)."""
+    if log_level is not None:
+        progress.log_to_stderr(log_level)
     started = time.perf_counter()
     try:
         return build_cell(options, cache_config.open())
@@ -229,7 +233,8 @@ def _run_local(cells: Sequence[BuildOptions], cache: CacheConfig, jobs: int) -> 
     results: dict[int, CellResult] = {}
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(cells)), mp_context=context) as pool:
-        futures = {pool.submit(run_cell, cell, cache): i for i, cell in enumerate(cells)}
+        level = logging.getLogger("edgec").getEffectiveLevel()
+        futures = {pool.submit(run_cell, cell, cache, level): i for i, cell in enumerate(cells)}
         for future in as_completed(futures):
             index = futures[future]
             try:
@@ -252,7 +257,8 @@ def _run_ray(
         ray.init(address=address, num_cpus=None if address else jobs, log_to_driver=False)
     try:
         task = ray.remote(num_cpus=1)(run_cell)
-        pending = {task.remote(cell, cache): i for i, cell in enumerate(cells)}
+        level = logging.getLogger("edgec").getEffectiveLevel()
+        pending = {task.remote(cell, cache, level): i for i, cell in enumerate(cells)}
         results: dict[int, CellResult] = {}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

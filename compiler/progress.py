@@ -10,12 +10,30 @@ imports nothing from edgec, so every layer may emit.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
 Listener = Callable[[str, dict[str, Any]], None]
 _LISTENERS: list[Listener] = []
+
+
+class LogFormatter(logging.Formatter):
+    """``edgec: warning: message``: how edgec's log records read on stderr."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"edgec: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def log_to_stderr(level: int) -> None:
+    """edgec's logger writes to stderr at ``level`` (the command, and each worker process)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter())
+    logger = logging.getLogger("edgec")
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(level)
 
 
 def emit(kind: str, **fields: Any) -> None:

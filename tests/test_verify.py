@@ -4,7 +4,9 @@ and the artifact is re-run where a runtime exists here."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,3 +104,23 @@ def test_tflite_bundle_runs_under_litert(tmp_path, capsys):
     capsys.readouterr()
     code, result = run_json(["verify", str(tmp_path / "b")], capsys)
     assert code == 0 and result["runtime"] == "litert" and result["outputs"]["logits"]["cosine"] > 0.9999
+
+
+def test_a_cache_hit_is_signed_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["keygen", "key.pem", "key.pub"]) == 0
+    capsys.readouterr()
+    model = conv_model(tmp_path / "m.onnx", 4)
+    argv = ["build", str(model), "-t", "jetson-nano", "--samples", "2", "--sign-key", "key.pem"]
+    code, miss = run_json(argv, capsys)
+    assert code == 0 and miss["cache"] == "miss" and miss["bundle"] == "dist/m-jetson-nano"
+    signature = (tmp_path / miss["bundle"] / "manifest.json.sig").read_bytes()
+    shutil.rmtree(tmp_path / "dist")
+    code, hit = run_json(argv, capsys)
+    assert code == 0 and hit["cache"] == "hit" and hit["bundle"] == "dist/m-jetson-nano"
+    assert (
+        tmp_path / hit["bundle"] / "manifest.json.sig"
+    ).read_bytes() == signature  # Ed25519 is deterministic
+    assert main(["verify", hit["bundle"], "--public-key", "key.pub"]) == 0
+    cached = list(Path(os.environ["EDGEC_CACHE_DIR"]).rglob("manifest.json*"))
+    assert [p.name for p in cached] == ["manifest.json"]

@@ -319,6 +319,7 @@ def _cells(
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from edgec.api import build_matrix
+    from edgec.html_report import write_matrix_report
 
     if args.file is None and (args.model is None or not args.target):
         raise UsageError("edgec build needs MODEL and --target, or a build file with -f")
@@ -328,8 +329,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
     result = build_matrix(
         cells, jobs=args.jobs, executor=args.executor, ray_address=args.ray_address, cache=_cache_config(args)
     )
-    from edgec.html_report import write_matrix_report
-
     summary = result.as_dict() | {"report": str(write_matrix_report(result.as_dict()["cells"], root))}
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -66,6 +66,18 @@ def sensitivity_figure(sensitivity: Sequence[Mapping[str, Any]]) -> str | None:
     )
 
 
+def weight_error_figure(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    kept = [row for row in rows if row.get("weight_snr_db") is not None][: TOP_LAYERS * 2]
+    if not kept:
+        return None
+    return _barh(
+        [f"{row['layer']} ({row['op']}, {row['rounding']})" for row in kept],
+        [row["weight_snr_db"] for row in kept],
+        "SNR of the int8 weights against the float weights (dB)",
+        "Per-layer int8 weight error",
+    )
+
+
 def output_error_figure(outputs: Mapping[str, Mapping[str, Any]]) -> str | None:
     rows = [(name, m["snr_db"]) for name, m in outputs.items() if m.get("snr_db") is not None]
     if not rows:
@@ -119,6 +131,7 @@ def bundle_report(bundle: Path, manifest: Mapping[str, Any], report: Mapping[str
         "sizes": size_figure(files),
         "outputs": output_error_figure((quantization.get("metrics") or {}).get("outputs", {})),
         "sensitivity": sensitivity_figure(quantization.get("sensitivity") or []),
+        "weights": weight_error_figure(report.get("weight_quantization") or []),
         "roofline": roofline_figure(cost) if cost else None,
         "latency": latency_figure(cost) if cost else None,
     }

@@ -28,6 +28,7 @@ from edgec.errors import AccuracyError, UnsupportedOpError, UsageError
 from edgec.frontend import load_model
 from edgec.html_report import write_bundle_report
 from edgec.ir.graph import Graph, Value
+from edgec.layer_error import weight_errors
 from edgec.passes import make_spec, run_passes
 from edgec.passes.layout import stored_shape
 from edgec.passes.manager import PassRecord, PassSpec
@@ -270,6 +271,7 @@ def build(options: BuildOptions) -> BuildResult:
         )
         if quantized is not None:
             report["quantization"] = quantized.report()
+            report["weight_quantization"] = weight_errors(compiled.graph, quantized)
         report |= _cost_model(compiled.graph, target, precision)
         write_json(tmp / "report.json", report)
         manifest = _manifest(options, target, precision, compiled.graph, records, artifact, tmp)

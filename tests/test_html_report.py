@@ -3,6 +3,7 @@ Playwright): every figure loads and the console stays clean."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -58,11 +59,21 @@ def test_bundle_report_shows_sizes_sensitivity_and_roofline(browser, tmp_path, c
     argv = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(tmp_path / "b")]
     # An SNR budget the all-int8 model misses (35.9 dB): the sensitivity table is computed.
     assert main([*argv, "--samples", "2", "--max-accuracy-drop", "snr=38", "--no-cache"]) == 0
+    weights = json.loads((tmp_path / "b" / "report.json").read_text())["weight_quantization"]
+    assert [(row["layer"], row["op"]) for row in weights] == [("c", "Conv")]  # the Gemm stays in float
+    assert 30 < weights[0]["weight_snr_db"] < 60  # 8-bit per-channel weights: about 6 dB per bit
     html = (tmp_path / "b" / "report.html").read_text()
     assert "&lt;i&gt;cls&amp;x.onnx" in html and "<i>cls" not in html
     widths, problems = _open(browser, tmp_path / "b" / "report.html")
     assert problems == []
-    assert set(widths) == {"fig-sizes", "fig-outputs", "fig-sensitivity", "fig-roofline", "fig-latency"}
+    assert set(widths) == {
+        "fig-sizes",
+        "fig-weights",
+        "fig-outputs",
+        "fig-sensitivity",
+        "fig-roofline",
+        "fig-latency",
+    }
     assert all(width > 0 for width in widths.values()), widths
 
 

@@ -244,6 +244,29 @@ def _run_local(cells: Sequence[BuildOptions], cache: CacheConfig, jobs: int) -> 
     return [results[i] for i in range(len(cells))]
 
 
+def _absolute(options: BuildOptions) -> BuildOptions:
+    """The cell with absolute paths, for workers whose working directory is not this one."""
+
+    def absolute(path: Path | None) -> Path | None:
+        return path.resolve() if path is not None else None
+
+    quantization = replace(
+        options.quantization,
+        calibration_data=absolute(options.quantization.calibration_data),
+        validation_data=absolute(options.quantization.validation_data),
+    )
+    return replace(
+        options,
+        model=options.model.resolve(),
+        output=absolute(options.output),
+        sample_data=absolute(options.sample_data),
+        dump_ir=absolute(options.dump_ir),
+        sign_key=absolute(options.sign_key),
+        targets_files=tuple(p.resolve() for p in options.targets_files),
+        quantization=quantization,
+    )
+
+
 def _run_ray(
     cells: Sequence[BuildOptions], cache: CacheConfig, address: str | None, jobs: int
 ) -> list[CellResult]:
@@ -258,7 +281,7 @@ def _run_ray(
     try:
         task = ray.remote(num_cpus=1)(run_cell)
         level = logging.getLogger("edgec").getEffectiveLevel()
-        pending = {task.remote(cell, cache, level): i for i, cell in enumerate(cells)}
+        pending = {task.remote(_absolute(cell), cache, level): i for i, cell in enumerate(cells)}
         results: dict[int, CellResult] = {}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -280,9 +303,8 @@ def run_matrix(
     """Every cell's result, in the order of ``cells``: cache hits restored here, misses on workers."""
     check_outputs(cells)
     # Workers get the cache's place as resolved here, not their own environment's.
-    cache = replace(
-        cache, root=cache.root or default_root(), max_bytes=cache.max_bytes or default_max_bytes()
-    )
+    root = (cache.root or default_root()).resolve()
+    cache = replace(cache, root=root, max_bytes=cache.max_bytes or default_max_bytes())
     progress.emit("cells", total=len(cells))
     opened = cache.open()
     results: dict[int, CellResult] = {}

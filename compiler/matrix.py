@@ -114,9 +114,7 @@ def check_outputs(cells: Sequence[BuildOptions]) -> None:
         seen[out] = cell
 
 
-def _summary(
-    options: BuildOptions, bundle: Path, seconds: float, cache: str, precision: str | None = None
-) -> CellResult:
+def _summary(options: BuildOptions, bundle: Path, seconds: float, cache: str) -> CellResult:
     manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
     report = json.loads((bundle / "report.json").read_text(encoding="utf-8"))
     accuracy = report.get("accuracy")
@@ -124,7 +122,7 @@ def _summary(
     return CellResult(
         model=options.model.name,
         target=manifest["target"],
-        precision=manifest["precision"] or precision,
+        precision=manifest["precision"],
         status="ok",
         exit_code=0,
         bundle=str(bundle),
@@ -166,7 +164,11 @@ def _signer(options: BuildOptions) -> Callable[[Path], None] | None:
 
 
 def restore(options: BuildOptions, cache: BuildCache) -> CellResult | None:
-    """The cell's bundle from the cache, or None on a miss. Raises what the restore refuses."""
+    """The cell's bundle from the cache, or None on a miss. Raises what the restore refuses.
+
+    A build with --dump-ir always compiles: the dump is what it asks for."""
+    if options.dump_ir is not None:
+        return None
     started = time.perf_counter()
     key, target = _key(options)
     hit = cache.lookup(key)
@@ -185,11 +187,12 @@ def build_cell(options: BuildOptions, cache: BuildCache | None) -> CellResult:
         if restored is not None:
             return restored
     started = time.perf_counter()
+    key = _key(options)[0] if cache is not None else None  # of the inputs as they were when the build began
     result = build(options)
     seconds = time.perf_counter() - started
     summary = _summary(options, result.bundle, seconds, "miss" if cache is not None else "off")
-    if cache is not None:
-        cache.store(_key(options)[0], result.bundle, {"manifest_sha256": summary.manifest_sha256})
+    if cache is not None and key is not None:
+        cache.store(key, result.bundle, {"manifest_sha256": summary.manifest_sha256})
     return summary
 
 

@@ -323,6 +323,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     if args.file is None and (args.model is None or not args.target):
         raise UsageError("edgec build needs MODEL and --target, or a build file with -f")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"-j/--jobs must be at least 1, got {args.jobs}")
+    if args.cache_max_bytes is not None and args.cache_max_bytes < 0:
+        raise UsageError(f"--cache-max-bytes must not be negative, got {args.cache_max_bytes}")
     if args.file is None and len(_flat(args.target)) * max(1, len(_flat(args.precision))) == 1:
         return _single_build(args)
     cells, root = _cells(args, _build_file_parser())

@@ -65,3 +65,12 @@ def test_bad_build_file_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "edgec.toml").write_text(text)
     assert main(["build", "-f", str(tmp_path / "edgec.toml")]) == 2
     assert "no-such-option" in capsys.readouterr().err
+
+
+def test_bad_jobs_and_missing_target_are_usage_errors(tmp_path, capsys):
+    model = conv_model(tmp_path / "m.onnx", 4)
+    assert main(["build", str(model), "-t", "rpi4,rpi5", "-j", "0"]) == 2
+    assert "-j/--jobs" in capsys.readouterr().err
+    assert main(["build", str(model)]) == 2
+    assert "--target" in capsys.readouterr().err
+    assert not (tmp_path / "dist").exists()

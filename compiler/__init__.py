@@ -5,8 +5,10 @@ The Python API (``edgec.build``, ``edgec.build_matrix``, ``edgec.inspect``,
 use, so ``import edgec`` stays light.
 """
 
+from collections.abc import Sequence
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 try:
@@ -18,7 +20,6 @@ _API = (
     "build",
     "build_matrix",
     "inspect",
-    "targets",
     "verify",
     "BuildOptions",
     "CacheConfig",
@@ -28,6 +29,18 @@ _API = (
     "TargetInfo",
     "VerifyResult",
 )
+
+
+# `edgec.targets` names both a submodule (the catalogue) and the API function. Importing a submodule
+# binds it on the package only when it is first loaded, so it is loaded here (it is light: tomllib and
+# edgec.errors) and the name is then bound to the function; `from edgec.targets import ...` still
+# reaches the module through sys.modules.
+import_module("edgec.targets")
+
+
+def targets(targets_files: Sequence[Path] = ()) -> list[Any]:
+    """The target catalogue as ``edgec.TargetInfo`` rows (see ``edgec.api.targets``)."""
+    return import_module("edgec.api").targets(targets_files)
 
 
 def __getattr__(name: str) -> Any:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+from google.protobuf.message import DecodeError
 from onnx.external_data_helper import uses_external_data
 
 from edgec.bundle import MANIFEST, sha256_file, staging
@@ -77,7 +78,7 @@ def _external_files(model: Path) -> list[Path]:
         return []
     try:
         proto = onnx.load(str(model), load_external_data=False)
-    except Exception:  # unreadable: the build itself reports it; the key still hashes the bytes
+    except (OSError, ValueError, DecodeError):  # unreadable: the build reports it; the key hashes the bytes
         return []
     tensors = [*proto.graph.initializer]
     for node in proto.graph.node:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 import tomllib
-import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -487,16 +485,3 @@ def _thaw(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_thaw(v) for v in value]
     return value
-
-
-class _CatalogueModule(types.ModuleType):
-    """``edgec.targets`` is both this module and the API's ``edgec.targets()``: importing the
-    module replaces the package attribute of that name, so the module itself answers the call."""
-
-    def __call__(self, targets_files: Sequence[Path] = ()) -> list[Any]:
-        from edgec.api import targets
-
-        return targets(targets_files)
-
-
-sys.modules[__name__].__class__ = _CatalogueModule

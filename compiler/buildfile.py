@@ -13,7 +13,9 @@
 
 Option keys are `edgec build`'s long options without the dashes and are parsed by
 the same argument parser, so they mean exactly what they mean on the command
-line: true is the flag, false its ``--no-`` form, a list repeats the option.
+line: true gives the flag, false leaves it out (options on by default are
+turned off by their ``no-`` form: ``no-bias-correction = true``), a list
+repeats the option.
 Paths are relative to the build file's directory.
 """
 
@@ -62,7 +64,7 @@ def to_argv(options: Mapping[str, Any], base: Path, where: str) -> list[str]:
     for key, raw in options.items():
         value = _resolve(key, raw, base)
         if isinstance(value, bool):
-            argv.append(f"--{key}" if value else f"--no-{key}")
+            argv += [f"--{key}"] if value else []
         elif isinstance(value, dict):
             argv += [a for name, dims in value.items() for a in (f"--{key}", f"{name}={dims}")]
         elif isinstance(value, list):

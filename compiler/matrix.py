@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -213,16 +214,25 @@ def failed(options: BuildOptions, exc: BaseException, seconds: float, cache: str
     )
 
 
-def run_cell(options: BuildOptions, cache_config: CacheConfig, log_level: int | None = None) -> CellResult:
-    """A worker's task: one cell, its failure caught into the result (picklable both ways)."""
+def run_cell(
+    options: BuildOptions, cache_config: CacheConfig, log_level: int | None = None, events: Any = None
+) -> CellResult:
+    """A worker's task: one cell, its failure caught into the result (picklable both ways).
+
+    ``events`` (a queue) carries the cell's progress events to the parent process."""
     if log_level is not None:
         progress.log_to_stderr(log_level)
+    forward = progress.subscribe(lambda kind, fields: events.put((kind, fields))) if events else None
     started = time.perf_counter()
     try:
-        return build_cell(options, cache_config.open())
+        with progress.context(model=options.model.name, target=options.target, precision=options.precision):
+            return build_cell(options, cache_config.open())
     except Exception as exc:
         log.debug("cell %s %s failed", options.model, options.target, exc_info=True)
         return failed(options, exc, time.perf_counter() - started, "miss" if cache_config.enabled else "off")
+    finally:
+        if forward is not None:
+            forward()
 
 
 def _report(result: CellResult) -> CellResult:
@@ -230,20 +240,31 @@ def _report(result: CellResult) -> CellResult:
     return result
 
 
+def _relay(events: Any) -> None:
+    """Re-emit the workers' progress events here until the None that ends them."""
+    for kind, fields in iter(events.get, None):
+        progress.emit(kind, **fields)
+
+
 def _run_local(cells: Sequence[BuildOptions], cache: CacheConfig, jobs: int) -> list[CellResult]:
     if jobs <= 1 or len(cells) <= 1:
         return [_report(run_cell(cell, cache)) for cell in cells]
     results: dict[int, CellResult] = {}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(cells)), mp_context=context) as pool:
-        level = logging.getLogger("edgec").getEffectiveLevel()
-        futures = {pool.submit(run_cell, cell, cache, level): i for i, cell in enumerate(cells)}
+    level = logging.getLogger("edgec").getEffectiveLevel()
+    with context.Manager() as manager, ProcessPoolExecutor(min(jobs, len(cells)), mp_context=context) as pool:
+        events = manager.Queue()
+        relay = threading.Thread(target=_relay, args=(events,), daemon=True)
+        relay.start()
+        futures = {pool.submit(run_cell, cell, cache, level, events): i for i, cell in enumerate(cells)}
         for future in as_completed(futures):
             index = futures[future]
             try:
                 results[index] = _report(future.result())
             except Exception as exc:  # the worker process died (e.g. killed for memory)
                 results[index] = _report(failed(cells[index], exc, 0.0, "miss"))
+        events.put(None)
+        relay.join()
     return [results[i] for i in range(len(cells))]
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 Listener = Callable[[str, dict[str, Any]], None]
 _LISTENERS: list[Listener] = []
+_CONTEXT: dict[str, Any] = {}
+_LOCK = threading.Lock()  # events from a matrix's relay thread and its main thread
 
 
 class LogFormatter(logging.Formatter):
@@ -37,8 +41,23 @@ def log_to_stderr(level: int) -> None:
 
 
 def emit(kind: str, **fields: Any) -> None:
-    for listener in list(_LISTENERS):
-        listener(kind, fields)
+    """Tell every listener; the fields of the enclosing ``context`` come first."""
+    event = {**_CONTEXT, **fields}
+    with _LOCK:
+        for listener in list(_LISTENERS):
+            listener(kind, event)
+
+
+@contextmanager
+def context(**fields: Any) -> Iterator[None]:
+    """Events emitted inside carry ``fields`` (a matrix cell's model, target and precision)."""
+    saved = dict(_CONTEXT)
+    _CONTEXT.update(fields)
+    try:
+        yield
+    finally:
+        _CONTEXT.clear()
+        _CONTEXT.update(saved)
 
 
 def subscribe(listener: Listener) -> Callable[[], None]:

@@ -20,11 +20,15 @@ def test_json_progress_reports_passes_and_cells(tmp_path, capsys):
     events = _events(capsys.readouterr().err)
     assert {"event": "pass", "name": "cleanup"} in events
 
-    assert main([*argv, "--precision", "fp32,fp16", "-o", str(tmp_path / "two"), "-j", "1"]) == 0
-    events = _events(capsys.readouterr().err)
-    assert events[0] == {"event": "cells", "total": 2}
-    cells = [e for e in events if e["event"] == "cell"]
-    assert [(c["precision"], c["status"]) for c in cells] == [("fp32", "ok"), ("fp16", "ok")]
+    for jobs in ("1", "2"):  # in this process; in two worker processes, their events relayed here
+        argv_matrix = [*argv, "--precision", "fp32,fp16", "-o", str(tmp_path / jobs), "-j", jobs]
+        assert main([*argv_matrix, "--no-cache"]) == 0
+        events = _events(capsys.readouterr().err)
+        assert events[0] == {"event": "cells", "total": 2}
+        cells = [e for e in events if e["event"] == "cell"]
+        assert sorted((c["precision"], c["status"]) for c in cells) == [("fp16", "ok"), ("fp32", "ok")]
+        passes = {(e["precision"], e["name"]) for e in events if e["event"] == "pass"}
+        assert {("fp32", "cleanup"), ("fp16", "cleanup")} <= passes
 
 
 def test_quiet_silences_warnings_and_verbose_adds_info(tmp_path, capsys):

@@ -35,7 +35,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx.external_data_helper import uses_external_data
 
-from edgec.bundle import MANIFEST, sha256_file, staging
+from edgec.bundle import sha256_file, staging
 from edgec.resources import resource_path
 from edgec.versions import tool_versions
 
@@ -233,7 +233,3 @@ class BuildCache:
         if removed:
             log.info("build cache: evicted %d entries to stay under %d bytes", len(removed), self.max_bytes)
         return removed
-
-
-def manifest_sha256(bundle: Path) -> str:
-    return sha256_file(bundle / MANIFEST)

@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 # Memory one worker may need for a small model's build with TensorFlow loaded (measured ~0.75 GB RSS
 # for a TFLite build of a small CNN); the default -j leaves room for that per worker.
 WORKER_MEMORY_BYTES = 1536 * 1024**2
-EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)

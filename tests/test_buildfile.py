@@ -34,3 +34,14 @@ def test_model_on_the_command_line_and_a_build_file_is_refused(tmp_path, capsys)
     model = conv_model(tmp_path / "m.onnx", 4)
     assert main(["build", str(model), "-f", str(tmp_path / "edgec.toml")]) == 2
     assert "either MODEL or -f" in capsys.readouterr().err
+
+
+def test_two_cells_writing_one_bundle_are_refused_before_any_build(tmp_path, capsys):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        conv_model(tmp_path / sub / "m.onnx", 4)
+    text = 'targets = ["jetson-nano"]\n[[model]]\npath = "a/m.onnx"\n[[model]]\npath = "b/m.onnx"\n'
+    (tmp_path / "edgec.toml").write_text(text)
+    assert main(["build", "-f", str(tmp_path / "edgec.toml")]) == 2
+    assert "two builds write" in capsys.readouterr().err
+    assert not (tmp_path / "dist").exists()

@@ -7,11 +7,13 @@ is the command's; matrix builds never raise for a failed cell (its result says).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgec.errors import UsageError
 from edgec.matrix import CacheConfig, CellResult, build_cell, exit_code, expand, run_matrix
 from edgec.pipeline import BuildOptions
 from edgec.verification import VerifyResult, verify_bundle
@@ -110,8 +112,6 @@ def build_matrix(
 
     Outputs go to ``<output or dist>/<model>-<target>[-<precision>]``.
     """
-    import time
-
     started = time.perf_counter()
     config = cache if isinstance(cache, CacheConfig) else CacheConfig(enabled=cache)
     cells: list[BuildOptions] = []
@@ -119,6 +119,8 @@ def build_matrix(
         if isinstance(model, BuildOptions):
             cells.append(model)
             continue
+        if not targets:
+            raise UsageError("build_matrix: give the targets to build the models for")
         base = _options(model, targets[0] if targets else "", **options)
         cells += expand(base, targets, precisions, Path(output) if output is not None else None)
     results = run_matrix(cells, config, jobs, executor, ray_address)

@@ -127,7 +127,10 @@ def _runtime_for(artifact: Path) -> str | None:
 
 def check_outputs(bundle: Path, manifest: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, float]]]:
     """Run the artifact on sample_input.npz; OutputMismatchError naming the output that differs."""
-    artifact = bundle / str(manifest.get("artifact", ""))
+    name = str(manifest.get("artifact", ""))
+    if name not in manifest["files"]:
+        raise BundleMismatchError(f"{bundle}: the artifact '{name}' is not among manifest.json's files")
+    artifact = bundle / name
     runtime = _runtime_for(artifact)
     if runtime is None:
         return f"none here for {artifact.name}: checked on the device", {}

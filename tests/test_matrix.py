@@ -74,3 +74,15 @@ def test_bad_jobs_and_missing_target_are_usage_errors(tmp_path, capsys):
     assert main(["build", str(model)]) == 2
     assert "--target" in capsys.readouterr().err
     assert not (tmp_path / "dist").exists()
+
+
+def test_default_jobs_are_bounded_by_cpus_and_memory(monkeypatch):
+    from edgec import matrix
+
+    monkeypatch.setattr(matrix.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    monkeypatch.setattr(matrix, "_available_memory", lambda: 100 * matrix.WORKER_MEMORY_BYTES)
+    assert matrix.default_jobs() == 4
+    monkeypatch.setattr(matrix, "_available_memory", lambda: 2 * matrix.WORKER_MEMORY_BYTES + 1)
+    assert matrix.default_jobs() == 2
+    monkeypatch.setattr(matrix, "_available_memory", lambda: matrix.WORKER_MEMORY_BYTES // 2)
+    assert matrix.default_jobs() == 1

@@ -65,3 +65,21 @@ class PassError(EdgecError):
     """A pass failed or left the graph invalid; names the pass and those before it."""
 
     exit_code = 70
+
+
+class BundleMismatchError(EdgecError):
+    """``edgec verify``: a bundle file differs from manifest.json, is missing, or is not listed."""
+
+    exit_code = 20
+
+
+class SignatureError(EdgecError):
+    """``edgec verify --public-key``: the manifest's signature is missing or does not verify."""
+
+    exit_code = 21
+
+
+class OutputMismatchError(EdgecError):
+    """``edgec verify``: the artifact's output on sample_input.npz is outside the precision's tolerance."""
+
+    exit_code = 22

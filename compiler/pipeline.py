@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgec import __version__, backends, runtime
+from edgec import __version__, backends, runtime, signing
 from edgec.accuracy import (
     SampleSet,
     Threshold,
@@ -25,13 +25,17 @@ from edgec.accuracy import (
     load_samples,
     random_samples,
 )
+from edgec.analysis import node_macs
 from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
 from edgec.compression.options import CompressionRequest
 from edgec.compression.stage import CompressionResult, compress
+from edgec.costmodel import estimate_latency
 from edgec.errors import AccuracyError, TargetError, UnsupportedOpError, UsageError
 from edgec.frontend import load_model
+from edgec.html_report import write_bundle_report
 from edgec.ir.graph import Graph, Value
+from edgec.layer_error import weight_errors
 from edgec.limits import check_sample_count, tensor_bytes
 from edgec.passes import make_spec, run_passes
 from edgec.passes.layout import stored_shape
@@ -51,6 +55,7 @@ from edgec.runtime import run
 from edgec.shape_profile import check_backend, merged_input_shapes
 from edgec.targets import Target, load_catalogue
 from edgec.templating import render
+from edgec.versions import tool_versions
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ class BuildOptions:
     quantization: QuantizationOptions = field(default_factory=QuantizationOptions)
     # --accuracy-threshold: overrides of the check's per-precision thresholds (edgec.accuracy).
     accuracy_thresholds: Sequence[Threshold] = ()
+    # --sign-key: a PEM Ed25519 private key; manifest.json.sig is written beside the manifest.
+    sign_key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +290,8 @@ def _plan(options: BuildOptions, writes: bool = True) -> _Plan:
     out_dir = options.output or default_output(options.model, target.name)
     if writes:
         check_output(out_dir, options.force, _protected(options))
+    if options.sign_key is not None:
+        signing.load_private_key(options.sign_key)
     target_passes = _target_passes(target)
     pipeline = _with_io_layout(target_passes + backend.passes(target, precision), options.io_layout, target)
     return _Plan(
@@ -383,14 +392,28 @@ def build(options: BuildOptions) -> BuildResult:
         )
         if quantized is not None:
             report["quantization"] = quantized.report()
+            report["weight_quantization"] = weight_errors(compiled.graph, quantized)
+        report |= _cost_model(compiled.graph, target, precision)
         write_json(tmp / "report.json", report)
         manifest = _manifest(options, target, precision, compiled.graph, records, artifact, tmp)
         manifest |= compiled.compressed.manifest | manifest_entries(options.quantization, quantized)
         compiled.compressed.write_files(tmp)
+        manifest["files"] = file_hashes(tmp)
+        write_bundle_report(tmp, manifest, report)
         (tmp / "README.md").write_text(_readme(manifest, target, artifact, accuracy, tmp), encoding="utf-8")
         manifest["files"] = file_hashes(tmp)
         write_json(tmp / MANIFEST, manifest)
+        if options.sign_key is not None:
+            signing.sign(tmp / MANIFEST, options.sign_key)
     return BuildResult(plan.out_dir, manifest, report)
+
+
+def _cost_model(graph: Graph, target: Target, precision: str) -> dict[str, Any]:
+    """report.json's cost_model: the roofline estimate of ``edgec inspect`` for the built graph."""
+    if precision not in target.peak_gops or not target.memory_bandwidth_gbs:
+        return {}
+    macs = {node.name: node_macs(node) for node in graph.nodes}
+    return {"cost_model": estimate_latency(graph, target, precision, macs)}
 
 
 def _report(
@@ -426,6 +449,7 @@ def _manifest(
 ) -> dict[str, Any]:
     return {
         "edgec_version": __version__,
+        "tools": tool_versions(target.backend),
         "target": target.name,
         "backend": target.backend,
         "precision": precision,

@@ -22,3 +22,9 @@ def shared_models() -> Path:
     if not SHARED_MODELS.is_dir():
         pytest.fail(f"the real models are expected in {SHARED_MODELS}")
     return SHARED_MODELS
+
+
+@pytest.fixture(autouse=True)
+def _private_build_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test gets its own, empty build cache: no test sees another's bundles or ~/.cache."""
+    monkeypatch.setenv("EDGEC_CACHE_DIR", str(tmp_path_factory.mktemp("edgec-cache")))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from edgec import progress
 from edgec.errors import EdgecError, PassError, UsageError, VerificationError
 from edgec.ir.graph import Graph
 from edgec.ir.printer import format_graph
@@ -129,6 +130,7 @@ def run_passes(
     records: list[PassRecord] = []
     for spec in pipeline:
         info = REGISTRY[spec.name]
+        progress.emit("pass", name=spec.name)
         try:
             count = info.run(graph, spec.options)
             if check:

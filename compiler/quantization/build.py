@@ -16,7 +16,7 @@ hardware (``integer_only = true`` in the target's ``[hardware]``).
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,8 @@ from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.preprocess import Preprocess, parse_preprocess
 from edgec.quantization.scheme import QuantScheme
 from edgec.targets import Target
+
+log = logging.getLogger(__name__)
 
 QUANTIZED_PRECISIONS = frozenset({"int8"})
 RANDOM_CALIBRATION_SAMPLES = 16
@@ -110,10 +112,8 @@ def load_datasets(graph: Graph, options: QuantizationOptions) -> Datasets:
     if options.validation_data is not None:
         validation = load_dataset(options.validation_data, graph.inputs, spec, purpose="validation")
     if options.calibration_data is None:
-        print(
-            "edgec: warning: no --calibration-data: calibrating on random inputs; "
-            "the int8 ranges will not fit real data",
-            file=sys.stderr,
+        log.warning(
+            "no --calibration-data: calibrating on random inputs; the int8 ranges will not fit real data"
         )
         count = options.samples or RANDOM_CALIBRATION_SAMPLES
         calibration = random_dataset(graph, count, (options.seed, 1), " (no --calibration-data)")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgec.backends.tflite import xnnpack as delegated
+from edgec.backends.tflite.lowering_recurrent import RECURRENT_LOWERING
 from edgec.backends.tflite.lowering_sequence import SEQUENCE_LOWERING
 from edgec.ir.graph import Node, Value
 from edgec.ir.ops import Op
@@ -37,7 +38,9 @@ class Lowering:
     through a FakeQuant op with that range, which TFLite's converter turns
     into the tensor's quantization parameters (scale ``(max - min) / 255``);
     the nodes named in ``float_layers`` read their inputs without them. ``xnnpack``: the
-    runtime is XNNPACK, so ops take forms it delegates.
+    runtime is XNNPACK, so ops take forms it delegates. ``graph_outputs``: the names of the graph's
+    outputs; ``fused_recurrent`` counts the recurrent layers lowered as functions the converter
+    fuses (see ``edgec.backends.tflite.lowering_recurrent``).
     """
 
     def __init__(
@@ -46,8 +49,11 @@ class Lowering:
         fake_quant: Mapping[str, tuple[float, float]] | None = None,
         float_layers: Collection[str] = (),
         xnnpack: bool = True,
+        graph_outputs: Collection[str] = (),
     ) -> None:
         self.tf = tf
+        self.graph_outputs = frozenset(graph_outputs)
+        self.fused_recurrent = 0
         self.tensors: dict[str, Tensor] = {}
         self.fake_quant = dict(fake_quant or {})
         self.float_layers = frozenset(float_layers)
@@ -533,4 +539,5 @@ LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {
     **{op: _unary_activation for op in (Op.SIGMOID, Op.TANH, Op.LEAKY_RELU, Op.ELU, Op.GELU)},
     **_unary_table(),
     **SEQUENCE_LOWERING,
+    **RECURRENT_LOWERING,
 }

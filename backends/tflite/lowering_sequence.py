@@ -80,7 +80,7 @@ def _layer_norm(ctx: Lowering, node: Node) -> list[Tensor]:
     return [y]
 
 
-class _Direction:
+class Direction:
     """One direction's constants: kernels as (in, 4 * hidden), the two biases summed, peepholes."""
 
     def __init__(self, node: Node, index: int) -> None:
@@ -95,7 +95,7 @@ class _Direction:
         self.peepholes = None if peepholes is None else np.split(peepholes[index].astype(np.float32), 3)
 
 
-def _initial(ctx: Lowering, node: Node, input_index: int, direction: int) -> Tensor | None:
+def initial_state(ctx: Lowering, node: Node, input_index: int, direction: int) -> Tensor | None:
     """Direction ``direction``'s initial hidden (input 5) or cell (input 6) state as (batch, hidden);
     the input is (directions, batch, hidden), or (batch, directions, hidden) when ``layout`` is 1."""
     value = node.input(input_index)
@@ -109,50 +109,55 @@ def _initial(ctx: Lowering, node: Node, input_index: int, direction: int) -> Ten
     return tf.reshape(tf.slice(state, [direction, 0, 0], [1, batch, hidden]), [batch, hidden])
 
 
-def _step(tf: Any, x: Tensor, h: Tensor | None, c: Tensor | None, d: _Direction) -> tuple[Tensor, Tensor]:
-    """One LSTM step: the new (h, c). A missing h or c is the zero initial state."""
-    gates = tf.matmul(x, d.kernel) + d.bias
+def lstm_step(
+    tf: Any,
+    x: Tensor,
+    h: Tensor | None,
+    c: Tensor | None,
+    kernel: Any,
+    recurrent: Any,
+    bias: Any,
+    gates: tuple[int, int, int, int] = (0, 1, 2, 3),
+    peepholes: list[np.ndarray] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """One LSTM step: the new (h, c). A missing h or c is the zero initial state. ``gates`` gives
+    where the input, output, forget and cell gates lie in the kernels' columns (ONNX's order is
+    the default)."""
+    z = tf.matmul(x, kernel) + bias
     if h is not None:
-        gates = gates + tf.matmul(h, d.recurrent)
-    i, o, f, g = tf.split(gates, 4, axis=1)
-    if d.peepholes is not None and c is not None:
-        i, f = i + d.peepholes[0] * c, f + d.peepholes[2] * c
+        z = z + tf.matmul(h, recurrent)
+    parts = tf.split(z, 4, axis=1)
+    i, o, f, g = (parts[k] for k in gates)
+    if peepholes is not None and c is not None:
+        i, f = i + peepholes[0] * c, f + peepholes[2] * c
     cell = tf.math.sigmoid(i) * tf.math.tanh(g)
     if c is not None:
         cell = tf.math.sigmoid(f) * c + cell
-    if d.peepholes is not None:
-        o = o + d.peepholes[1] * cell
+    if peepholes is not None:
+        o = o + peepholes[1] * cell
     return tf.math.sigmoid(o) * tf.math.tanh(cell), cell
 
 
-def _lstm(ctx: Lowering, node: Node) -> list[Tensor]:
+def unrolled_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> list[Tensor]:
+    """Y as (steps, directions, batch, hidden), Y_h and Y_c as (directions, batch, hidden), from
+    time-major ``x``, one cell per step."""
     tf = ctx.tf
-    source = node.inputs[0]
-    assert source is not None and source.shape is not None
-    batch_major = int(node.attrs.get("layout", 0)) == 1
-    x = tf.transpose(ctx.get(source), [1, 0, 2]) if batch_major else ctx.get(source)
-    steps, batch, width = (source.shape[1], source.shape[0], source.shape[2]) if batch_major else source.shape
+    width = int(x.shape[-1])
     inputs = [tf.reshape(tf.slice(x, [t, 0, 0], [1, batch, width]), [batch, width]) for t in range(steps)]
     sequences, finals_h, finals_c = [], [], []
     for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
-        d = _Direction(node, index)
-        h, c = _initial(ctx, node, 5, index), _initial(ctx, node, 6, index)
+        d = Direction(node, index)
+        h, c = initial_state(ctx, node, 5, index), initial_state(ctx, node, 6, index)
         outputs: list[Tensor] = [None] * steps
         for t in reversed(range(steps)) if backwards else range(steps):
-            h, c = _step(tf, inputs[t], h, c, d)
+            h, c = lstm_step(tf, inputs[t], h, c, d.kernel, d.recurrent, d.bias, peepholes=d.peepholes)
             outputs[t] = h
         sequences.append(tf.stack(outputs, axis=0))
         finals_h.append(h)
         finals_c.append(c)
-    y = tf.stack(sequences, axis=1)  # (steps, directions, batch, hidden)
-    y_h, y_c = tf.stack(finals_h, axis=0), tf.stack(finals_c, axis=0)  # (directions, batch, hidden)
-    if batch_major:
-        y = tf.transpose(y, [2, 0, 1, 3])
-        y_h, y_c = tf.transpose(y_h, [1, 0, 2]), tf.transpose(y_c, [1, 0, 2])
-    return [y, y_h, y_c][: len(node.outputs)]
+    return [tf.stack(sequences, axis=1), tf.stack(finals_h, axis=0), tf.stack(finals_c, axis=0)]
 
 
 SEQUENCE_LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {
     Op.LAYER_NORMALIZATION: _layer_norm,
-    Op.LSTM: _lstm,
 }

@@ -17,6 +17,7 @@ import numpy as np
 from edgec.backends import Runner
 from edgec.ir.graph import Value
 from edgec.quantization.data import load_arrays
+from edgec.streaming import StatePair, compare_stream
 
 # Cosine similarity an artifact must reach per output, by precision. Below it
 # the build fails: at fp32 a miss means a compiler bug, not rounding.
@@ -72,8 +73,8 @@ def _round(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def compare(reference: Runner, artifact: Runner, samples: SampleSet, precision: str) -> dict[str, Any]:
-    """Run both on every sample; per output, the worst value of each metric over the samples."""
+def _worst(reference: Runner, artifact: Runner, samples: SampleSet) -> dict[str, dict[str, float]]:
+    """Per output, the worst value of each metric over the samples, one call per sample."""
     worst: dict[str, dict[str, float]] = {}
     for feed in samples.samples:
         ref_out = reference(feed)
@@ -84,6 +85,24 @@ def compare(reference: Runner, artifact: Runner, samples: SampleSet, precision: 
             w["max_abs_error"] = max(w["max_abs_error"], m["max_abs_error"])
             w["relative_error"] = max(w["relative_error"], m["relative_error"])
             w["cosine"] = min(w["cosine"], m["cosine"])
+    return worst
+
+
+def compare(
+    reference: Runner,
+    artifact: Runner,
+    samples: SampleSet,
+    precision: str,
+    state: Sequence[StatePair] = (),
+) -> dict[str, Any]:
+    """Run both on every sample; per output, the worst value of each metric over the samples. A
+    stateful model (``state``: its state pairs) runs streams of chunks, carrying its state
+    (``edgec.streaming``)."""
+    stream = None
+    if state:
+        worst, stream = compare_stream(reference, artifact, samples.samples, state, _metrics)
+    else:
+        worst = _worst(reference, artifact, samples)
     threshold = MIN_COSINE.get(precision, 0.99)
     outputs = {name: {k: _round(v) for k, v in w.items()} for name, w in worst.items()}
     return {
@@ -93,4 +112,5 @@ def compare(reference: Runner, artifact: Runner, samples: SampleSet, precision: 
         "min_cosine": threshold,
         "passed": all(w["cosine"] >= threshold for w in worst.values()),
         "outputs": outputs,
+        **({"stream": stream} if stream else {}),
     }

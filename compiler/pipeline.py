@@ -38,6 +38,7 @@ from edgec.quantization.build import (
 from edgec.quantization.engine import QuantizationResult
 from edgec.runtime import run
 from edgec.shape_profile import check_backend, merged_input_shapes
+from edgec.streaming import state_pairs
 from edgec.targets import Target, load_catalogue
 from edgec.templating import render
 
@@ -233,7 +234,8 @@ def _check_accuracy(
 ) -> dict | None:
     if not options.verify or artifact.runner is None:
         return None
-    accuracy = compare(compiled.reference, artifact.runner, compiled.samples, plan.precision)
+    state = state_pairs(compiled.graph.inputs, compiled.graph.outputs)
+    accuracy = compare(compiled.reference, artifact.runner, compiled.samples, plan.precision, state)
     if not accuracy["passed"]:
         raise AccuracyError(
             f"{options.model.name}: the {plan.target.name} artifact disagrees with the input model "
@@ -316,7 +318,14 @@ def _manifest(
         "source": {"file": options.model.name, "sha256": sha256_file(options.model)},
         "sizes": {"artifact_bytes": (tmp / artifact.main).stat().st_size},
         "backend_metadata": artifact.metadata,
+        **_state_entry(graph),
     }
+
+
+def _state_entry(graph: Graph) -> dict[str, Any]:
+    """manifest.json's ``state``: a stateful model's (input, output) state pairs."""
+    pairs = state_pairs(graph.inputs, graph.outputs)
+    return {"state": [p.as_dict() for p in pairs]} if pairs else {}
 
 
 def _readme(

@@ -14,10 +14,11 @@ What the fused op cannot give, and so what stays unrolled (``edgec.backends.tfli
   (a streaming model's state output) keeps the unrolled cells;
 - peepholes (the Keras LSTM has none).
 
-A direction without initial state, or with a constant one, gets zeros computed from its input (a
-FULLY_CONNECTED with a zero kernel), plus the constant: a constant state would become a variable
-tensor that the op overwrites, so the next call would start from the previous call's final state. A reverse direction reverses its input and
-its output (REVERSE_V2); a bidirectional LSTM is two fused ops.
+A direction without initial state, or with a constant one, gets zeros computed from its input
+(a FULLY_CONNECTED with a zero kernel), plus the constant: a constant state would become a
+variable tensor that the op overwrites, so the next call would start from the previous call's
+final state. A reverse direction reverses its input and its output (REVERSE_V2); a bidirectional
+LSTM is two fused ops.
 """
 
 from __future__ import annotations

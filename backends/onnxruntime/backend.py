@@ -11,6 +11,7 @@ from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import OPSET, to_onnx
 from edgec.passes.manager import PassSpec
 from edgec.runtime import run, session
+from edgec.streaming import state_pairs
 from edgec.targets import Target
 from edgec.templating import render
 
@@ -38,6 +39,7 @@ class OnnxRuntimeBackend:
             model_file=MODEL_FILE,
             inputs=[v.name for v in graph.inputs],
             outputs=[v.name for v in graph.outputs],
+            state=[(p.input, p.output) for p in state_pairs(graph.inputs, graph.outputs)],
         )
         (out_dir / "run.py").write_text(script, encoding="utf-8")
         sess = session(model_path, threads=1)

@@ -33,6 +33,7 @@ from edgec.passes.layout import stored_perm, stored_shape
 from edgec.passes.manager import PassSpec, make_spec
 from edgec.quantization.engine import QuantizationResult
 from edgec.quantization.scheme import QuantScheme
+from edgec.streaming import state_pairs
 from edgec.targets import Target
 from edgec.templating import render
 
@@ -150,6 +151,7 @@ class TFLiteBackend:
             inputs=[(p.name, list(p.perm)) for p in runner.inputs],
             outputs=[(p.name, list(p.perm)) for p in runner.outputs],
             min_cosine=MIN_COSINE.get(request.precision, 0.99),
+            state=[(p.input, p.output) for p in state_pairs(graph.inputs, graph.outputs)],
         )
         (out_dir / "run.py").write_text(script, encoding="utf-8")
         source = render(

@@ -61,7 +61,7 @@ class TFLiteBackend:
     def passes(self, target: Target, precision: str) -> list[PassSpec]:
         # int8 kernels fuse only ReLU-like activations: the others need their inputs' ranges.
         unfuse = [make_spec("unfuse-activation")] if precision in CALIBRATED else []
-        return [*unfuse, make_spec("layout")]
+        return [make_spec("conv1d-to-2d"), *unfuse, make_spec("layout")]
 
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         target, hardware = request.target, request.target.hardware

@@ -76,7 +76,7 @@ def to_stored(port: Port, array: np.ndarray) -> np.ndarray:
     if port.quantized:
         info = np.iinfo(port.dtype)
         stored = np.clip(np.round(stored / port.scale) + port.zero_point, info.min, info.max)
-    return np.ascontiguousarray(stored.astype(port.dtype))
+    return np.asarray(stored.astype(port.dtype), order="C")  # keeps a scalar 0-d
 
 
 def from_stored(port: Port, array: np.ndarray) -> np.ndarray:

@@ -34,10 +34,11 @@ from edgec.backends.tflite.lowering_sequence import (
     Direction,
     initial_state,
     lstm_step,
+    unrolled,
     unrolled_lstm,
 )
 from edgec.ir.graph import Node
-from edgec.ir.ops import Op
+from edgec.ir.ops import RECURRENT, Op
 
 if TYPE_CHECKING:
     from edgec.backends.tflite.lowering import Lowering
@@ -134,14 +135,16 @@ def fused_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> 
     return [tf.stack(sequences, axis=1), y_h, tf.zeros_like(y_h)]
 
 
-def _lstm(ctx: Lowering, node: Node) -> list[Tensor]:
+def _recurrent(ctx: Lowering, node: Node) -> list[Tensor]:
     tf = ctx.tf
     source = node.inputs[0]
     assert source is not None and source.shape is not None
     batch_major = int(node.attrs.get("layout", 0)) == 1
     x = tf.transpose(ctx.get(source), [1, 0, 2]) if batch_major else ctx.get(source)
     steps, batch = (source.shape[1], source.shape[0]) if batch_major else source.shape[:2]
-    if fusable(node, ctx.graph_outputs):
+    if node.op is not Op.LSTM:
+        results = unrolled(ctx, node, x, steps, batch)
+    elif fusable(node, ctx.graph_outputs):
         ctx.fused_recurrent += 1
         results = fused_lstm(ctx, node, x, steps, batch)
     else:
@@ -151,4 +154,4 @@ def _lstm(ctx: Lowering, node: Node) -> list[Tensor]:
     return results[: len(node.outputs)]
 
 
-RECURRENT_LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {Op.LSTM: _lstm}
+RECURRENT_LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {op: _recurrent for op in RECURRENT}

@@ -1,21 +1,20 @@
-"""Lowerings of sequence-model ops to TensorFlow ops: LayerNormalization and LSTM.
+"""Lowerings of sequence-model ops to TensorFlow ops: LayerNormalization, and recurrent layers
+unrolled over their steps.
 
-TFLite has neither as a builtin its converter would make from plain TF ops, so
-both lower to the ops they are made of:
+- LayerNormalization: MEAN, SUB, MUL, MEAN, ADD, RSQRT, MUL (and the scale and bias), over the
+  trailing axes from ``axis`` on;
+- unrolled recurrent layers, over the sequence whose length the IR shapes fix, for what TFLite's
+  fused UNIDIRECTIONAL_SEQUENCE_LSTM cannot give (``edgec.backends.tflite.lowering_recurrent``
+  says when): each LSTM step (ONNX gate order input, output, forget, cell; optional peepholes
+  and initial states) is a FULLY_CONNECTED of the input and one of the hidden state, a SPLIT
+  into the four gates, LOGISTIC/TANH and elementwise MUL/ADD; GRU (gates update, reset, hidden;
+  either ``linear_before_reset``) and RNN steps likewise. TFLite has no GRU or plain-RNN op its
+  converter makes from TF ops, so those are always unrolled. A reverse direction walks the steps
+  backwards. ``recurrent_check`` refuses what is not lowered (clip, coupled input-forget gate,
+  other activations, ragged ``sequence_lens``).
 
-- LayerNormalization: MEAN, SUB, MUL, MEAN, ADD, RSQRT, MUL (and the scale
-  and bias), over the trailing axes from ``axis`` on;
-- LSTM (ONNX gate order input, output, forget, cell; default activations
-  sigmoid, tanh, tanh; optional peepholes and initial states): unrolled over
-  the sequence, whose length the IR shapes fix. Each step is a
-  FULLY_CONNECTED of the input and one of the hidden state, a SPLIT into the
-  four gates, LOGISTIC/TANH and elementwise MUL/ADD; a reverse direction walks
-  the steps backwards. ``edgec.backends.tflite.support`` refuses what is not
-  lowered (clip, coupled input-forget gate, other activations, ragged
-  ``sequence_lens``).
-
-Both work on the values' logical order: the layout pass leaves these ops'
-tensors in it. Registered into ``LOWERING`` by ``edgec.backends.tflite.lowering``.
+All work on the values' logical order: the layout pass leaves these ops' tensors in it.
+Registered into ``LOWERING`` by ``edgec.backends.tflite.lowering``.
 """
 
 from __future__ import annotations
@@ -34,23 +33,24 @@ if TYPE_CHECKING:
 
 Tensor = Any
 
-# ONNX's LSTM defaults, one triple per direction.
-DEFAULT_LSTM_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
+# ONNX's default activations per direction of each recurrent layer.
+DEFAULT_ACTIVATIONS = {Op.LSTM: ("Sigmoid", "Tanh", "Tanh"), Op.GRU: ("Sigmoid", "Tanh"), Op.RNN: ("Tanh",)}
 DIRECTIONS = {"forward": (False,), "reverse": (True,), "bidirectional": (False, True)}
 
 
-def lstm_check(node: Node) -> str | None:
-    """Why ``_lstm`` cannot lower ``node``, or None: it needs constant weights, biases and
-    peepholes, ONNX's default activations, no clip, no coupled input-forget gate, and every
-    sequence at full length."""
+def recurrent_check(node: Node) -> str | None:
+    """Why the lowering cannot lower the LSTM, GRU or RNN ``node``, or None: it needs constant
+    weights, biases and peepholes, ONNX's default activations, no clip, no coupled input-forget
+    gate, and every sequence at full length."""
     if (weights := node.computed_input(1, 2, 3, 7)) is not None:
         return f"input '{weights.name}' (weights, biases or peepholes) must be a constant"
     attrs = node.attrs
     directions = len(DIRECTIONS.get(attrs.get("direction", "forward"), ()))
     activations = [str(a).lower() for a in attrs.get("activations") or []]
-    default = [a.lower() for a in DEFAULT_LSTM_ACTIVATIONS] * directions
+    default = [a.lower() for a in DEFAULT_ACTIVATIONS[node.op]] * directions
     if activations != default or attrs.get("activation_alpha") or attrs.get("activation_beta"):
-        return f"activations {attrs.get('activations')}: only the defaults (Sigmoid, Tanh, Tanh) are lowered"
+        names = ", ".join(DEFAULT_ACTIVATIONS[node.op])
+        return f"activations {attrs.get('activations')}: only the defaults ({names}) are lowered"
     if attrs.get("clip") is not None:
         return "cell clipping (clip) is not lowered"
     if attrs.get("input_forget", 0):
@@ -81,17 +81,23 @@ def _layer_norm(ctx: Lowering, node: Node) -> list[Tensor]:
 
 
 class Direction:
-    """One direction's constants: kernels as (in, 4 * hidden), the two biases summed, peepholes."""
+    """One direction's constants: kernels as (in, gates * hidden); the two biases summed (GRU: the
+    input bias, and the recurrent one per gate, since the reset gate scales part of it); LSTM
+    peepholes."""
 
     def __init__(self, node: Node, index: int) -> None:
         weight, recurrence, bias = node.const_input(1), node.const_input(2), node.const_input(3)
         assert weight is not None and recurrence is not None
-        hidden = int(node.attrs["hidden_size"])
+        self.hidden = hidden = int(node.attrs["hidden_size"])
+        gates = weight.shape[1] // hidden
         self.kernel = np.ascontiguousarray(weight[index].T)
         self.recurrent = np.ascontiguousarray(recurrence[index].T)
-        both = np.zeros((2, 4 * hidden), np.float32) if bias is None else bias[index].reshape(2, -1)
+        both = np.zeros((2, gates * hidden), np.float32) if bias is None else bias[index].reshape(2, -1)
         self.bias = both.sum(axis=0).astype(np.float32)
-        peepholes = node.const_input(7)
+        self.input_bias = both[0].astype(np.float32)
+        self.recurrent_bias = np.split(both[1].astype(np.float32), gates)
+        self.recurrent_bias_zr = both[1][: 2 * hidden].astype(np.float32)
+        peepholes = node.const_input(7) if node.op is Op.LSTM else None
         self.peepholes = None if peepholes is None else np.split(peepholes[index].astype(np.float32), 3)
 
 
@@ -142,8 +148,7 @@ def unrolled_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) 
     """Y as (steps, directions, batch, hidden), Y_h and Y_c as (directions, batch, hidden), from
     time-major ``x``, one cell per step."""
     tf = ctx.tf
-    width = int(x.shape[-1])
-    inputs = [tf.reshape(tf.slice(x, [t, 0, 0], [1, batch, width]), [batch, width]) for t in range(steps)]
+    inputs = _steps(tf, x, steps, batch)
     sequences, finals_h, finals_c = [], [], []
     for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
         d = Direction(node, index)
@@ -156,6 +161,56 @@ def unrolled_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) 
         finals_h.append(h)
         finals_c.append(c)
     return [tf.stack(sequences, axis=1), tf.stack(finals_h, axis=0), tf.stack(finals_c, axis=0)]
+
+
+def _steps(tf: Any, x: Tensor, steps: int, batch: int) -> list[Tensor]:
+    width = int(x.shape[-1])
+    return [tf.reshape(tf.slice(x, [t, 0, 0], [1, batch, width]), [batch, width]) for t in range(steps)]
+
+
+def _gru_step(tf: Any, x: Tensor, h: Tensor | None, d: Direction, linear_before_reset: bool) -> Tensor:
+    """One GRU step (ONNX gate order update, reset, hidden); a missing h is the zero state."""
+    xz, xr, xh = tf.split(tf.matmul(x, d.kernel) + d.input_bias, 3, axis=1)
+    if h is None:
+        z, r = tf.math.sigmoid(xz + d.recurrent_bias[0]), tf.math.sigmoid(xr + d.recurrent_bias[1])
+        candidate = tf.math.tanh(
+            xh + (r * d.recurrent_bias[2] if linear_before_reset else d.recurrent_bias[2])
+        )
+        return (1.0 - z) * candidate
+    rz, rr = tf.split(tf.matmul(h, d.recurrent[:, : 2 * d.hidden]) + d.recurrent_bias_zr, 2, axis=1)
+    z, r = tf.math.sigmoid(xz + rz), tf.math.sigmoid(xr + rr)
+    weights, bias = d.recurrent[:, 2 * d.hidden :], d.recurrent_bias[2]
+    hh = r * (tf.matmul(h, weights) + bias) if linear_before_reset else tf.matmul(r * h, weights) + bias
+    candidate = tf.math.tanh(xh + hh)
+    return (1.0 - z) * candidate + z * h
+
+
+def _rnn_step(tf: Any, x: Tensor, h: Tensor | None, d: Direction) -> Tensor:
+    z = tf.matmul(x, d.kernel) + d.bias
+    return tf.math.tanh(z if h is None else z + tf.matmul(h, d.recurrent))
+
+
+def unrolled(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> list[Tensor]:
+    """A GRU's or RNN's Y as (steps, directions, batch, hidden) and Y_h as (directions, batch,
+    hidden), from time-major ``x``, one cell per step."""
+    tf = ctx.tf
+    inputs = _steps(tf, x, steps, batch)
+    linear = bool(node.attrs.get("linear_before_reset", 0))
+    sequences, finals = [], []
+    for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
+        d = Direction(node, index)
+        h = initial_state(ctx, node, 5, index)
+        outputs: list[Tensor] = [None] * steps
+        for t in reversed(range(steps)) if backwards else range(steps):
+            h = (
+                _gru_step(tf, inputs[t], h, d, linear)
+                if node.op is Op.GRU
+                else _rnn_step(tf, inputs[t], h, d)
+            )
+            outputs[t] = h
+        sequences.append(tf.stack(outputs, axis=0))
+        finals.append(h)
+    return [tf.stack(sequences, axis=1), tf.stack(finals, axis=0)]
 
 
 SEQUENCE_LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {

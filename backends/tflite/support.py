@@ -19,7 +19,7 @@ from typing import Any
 
 from edgec.backends import Unsupported
 from edgec.backends.tflite.lowering import LOWERING, tf_padding
-from edgec.backends.tflite.lowering_sequence import lstm_check
+from edgec.backends.tflite.lowering_sequence import recurrent_check
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
 from edgec.passes.layout import stored_shape
@@ -136,7 +136,9 @@ LOWERING_CHECKS: dict[Op, Callable[[Node], str | None]] = {
     Op.REDUCE_SUM: _constant_inputs(1),
     Op.CLIP: _constant_inputs(1, 2),
     Op.BATCH_NORMALIZATION: _constant_inputs(1, 2, 3, 4),
-    Op.LSTM: lstm_check,
+    Op.LSTM: recurrent_check,
+    Op.GRU: recurrent_check,
+    Op.RNN: recurrent_check,
 }
 
 # (op, precision) the lowering converts but refuses, with why. The LSTM lowering unrolls the steps

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.ir.graph import Graph, Layout, Node
+from edgec.ir.graph import Graph, Layout, Node, fresh_name
 from edgec.ir.ops import Op
 from edgec.passes.manager import NoOptions, register
 from edgec.passes.rewrite import substitute
@@ -26,6 +26,11 @@ def _is_conv1d(node: Node) -> bool:
         and weight is not None
         and weight.data is not None
     )
+
+
+def _node_name(graph: Graph, base: str) -> str:
+    names = {n.name for n in graph.nodes}
+    return fresh_name(base, names.__contains__)
 
 
 def _rewrite(graph: Graph, node: Node) -> None:
@@ -51,7 +56,12 @@ def _rewrite(graph: Graph, node: Node) -> None:
         graph.unique_name(f"{out.name}/2d"), out.dtype, (n_out, c_out, 1, l_out), Layout.NCHW
     )
     graph.add_node(
-        Op.CONV, [wide, kernel, bias], [conv_out], attrs, name=graph.unique_name(node.name), before=node
+        Op.CONV,
+        [wide, kernel, bias],
+        [conv_out],
+        attrs,
+        name=_node_name(graph, f"{node.name}/2d"),
+        before=node,
     )
     squeeze = graph.make_node(Op.SQUEEZE, [conv_out, axis], like=out, before=node)
     substitute(graph, out, squeeze.output, node_name=node.name)

@@ -23,7 +23,6 @@ LSTM is two fused ops.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +32,7 @@ from edgec.backends.tflite.lowering_sequence import (
     DIRECTIONS,
     Direction,
     initial_state,
-    lstm_step,
+    lstm_cell,
     unrolled,
     unrolled_lstm,
 )
@@ -65,19 +64,21 @@ def _keras_order(array: np.ndarray, hidden: int) -> np.ndarray:
     return np.ascontiguousarray(gates[_KERAS_GATES].reshape(array.shape))
 
 
-def _fused_function(tf: Any, steps: int) -> Any:
-    """A function the converter fuses into UNIDIRECTIONAL_SEQUENCE_LSTM (time-major)."""
+def _fused_function(tf: Any) -> Any:
+    """A function the converter fuses into UNIDIRECTIONAL_SEQUENCE_LSTM (time-major). Its body, a
+    ``tf.scan`` over the steps, is what runs if the converter declines: small to trace and save
+    whatever the sequence length."""
 
     def body(x: Tensor, h: Tensor, c: Tensor, kernel: Tensor, recurrent: Tensor, bias: Tensor) -> Any:
-        outputs = []
-        for t in range(steps):
-            h, c = lstm_step(tf, x[t], h, c, kernel, recurrent, bias, gates=(0, 3, 1, 2))
-            outputs.append(h)
-        sequence = tf.stack(outputs, axis=0)
-        return sequence[-1], sequence, h, c, tf.constant(0.0)
+        def step(carry: tuple[Tensor, Tensor], xt: Tensor) -> tuple[Tensor, Tensor]:
+            z = tf.matmul(xt, kernel) + bias
+            return lstm_cell(tf, z, carry[0], carry[1], recurrent, gates=(0, 3, 1, 2))
+
+        hs, cs = tf.scan(step, x, initializer=(h, c))
+        return hs[-1], hs, hs[-1], cs[-1], tf.constant(0.0)
 
     attributes = {
-        "api_implements": f"lstm_{uuid.UUID(int=steps)}",
+        "api_implements": "lstm_edgec",
         "api_preferred_device": "CPU",
         "time_major": True,
         "go_backwards": False,
@@ -110,7 +111,7 @@ def fused_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> 
     time-major ``x``, one fused op per direction (and a stand-in for the unused Y_c)."""
     tf = ctx.tf
     hidden = int(node.attrs["hidden_size"])
-    function = _fused_function(tf, steps)
+    function = _fused_function(tf)
     sequences, finals = [], []
     for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
         d = Direction(node, index)

@@ -115,21 +115,18 @@ def initial_state(ctx: Lowering, node: Node, input_index: int, direction: int) -
     return tf.reshape(tf.slice(state, [direction, 0, 0], [1, batch, hidden]), [batch, hidden])
 
 
-def lstm_step(
+def lstm_cell(
     tf: Any,
-    x: Tensor,
+    z: Tensor,
     h: Tensor | None,
     c: Tensor | None,
-    kernel: Any,
     recurrent: Any,
-    bias: Any,
     gates: tuple[int, int, int, int] = (0, 1, 2, 3),
     peepholes: list[np.ndarray] | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """One LSTM step: the new (h, c). A missing h or c is the zero initial state. ``gates`` gives
-    where the input, output, forget and cell gates lie in the kernels' columns (ONNX's order is
-    the default)."""
-    z = tf.matmul(x, kernel) + bias
+    """One LSTM step from the input's gate pre-activations ``z`` (x times the kernel, plus both
+    biases): the new (h, c). A missing h or c is the zero initial state. ``gates`` gives where the
+    input, output, forget and cell gates lie in the columns (ONNX's order is the default)."""
     if h is not None:
         z = z + tf.matmul(h, recurrent)
     parts = tf.split(z, 4, axis=1)
@@ -144,18 +141,29 @@ def lstm_step(
     return tf.math.sigmoid(o) * tf.math.tanh(cell), cell
 
 
+def projected_steps(
+    tf: Any, x: Tensor, kernel: np.ndarray, bias: np.ndarray, steps: int, batch: int
+) -> list[Tensor]:
+    """x times the kernel plus the bias for every step at once (one FULLY_CONNECTED over
+    steps * batch rows), then cut into the steps' (batch, columns) slices."""
+    width, columns = int(x.shape[-1]), kernel.shape[1]
+    flat = tf.matmul(tf.reshape(x, [steps * batch, width]), kernel) + bias
+    return [tf.slice(flat, [t * batch, 0], [batch, columns]) for t in range(steps)]
+
+
 def unrolled_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> list[Tensor]:
     """Y as (steps, directions, batch, hidden), Y_h and Y_c as (directions, batch, hidden), from
-    time-major ``x``, one cell per step."""
+    time-major ``x``: the input projection of all steps at once, then one cell per step."""
     tf = ctx.tf
-    inputs = _steps(tf, x, steps, batch)
     sequences, finals_h, finals_c = [], [], []
     for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
         d = Direction(node, index)
+        projected = projected_steps(tf, x, d.kernel, d.bias, steps, batch)
+        recurrent = tf.constant(d.recurrent)
         h, c = initial_state(ctx, node, 5, index), initial_state(ctx, node, 6, index)
         outputs: list[Tensor] = [None] * steps
         for t in reversed(range(steps)) if backwards else range(steps):
-            h, c = lstm_step(tf, inputs[t], h, c, d.kernel, d.recurrent, d.bias, peepholes=d.peepholes)
+            h, c = lstm_cell(tf, projected[t], h, c, recurrent, peepholes=d.peepholes)
             outputs[t] = h
         sequences.append(tf.stack(outputs, axis=0))
         finals_h.append(h)
@@ -163,50 +171,47 @@ def unrolled_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) 
     return [tf.stack(sequences, axis=1), tf.stack(finals_h, axis=0), tf.stack(finals_c, axis=0)]
 
 
-def _steps(tf: Any, x: Tensor, steps: int, batch: int) -> list[Tensor]:
-    width = int(x.shape[-1])
-    return [tf.reshape(tf.slice(x, [t, 0, 0], [1, batch, width]), [batch, width]) for t in range(steps)]
-
-
-def _gru_step(tf: Any, x: Tensor, h: Tensor | None, d: Direction, linear_before_reset: bool) -> Tensor:
-    """One GRU step (ONNX gate order update, reset, hidden); a missing h is the zero state."""
-    xz, xr, xh = tf.split(tf.matmul(x, d.kernel) + d.input_bias, 3, axis=1)
+def _gru_step(
+    tf: Any, zx: Tensor, h: Tensor | None, d: Direction, weights: Any, linear_before_reset: bool
+) -> Tensor:
+    """One GRU step (ONNX gate order update, reset, hidden) from the input's pre-activations ``zx``
+    (x times the kernel plus the input bias); a missing h is the zero state."""
+    xz, xr, xh = tf.split(zx, 3, axis=1)
+    rb = d.recurrent_bias
     if h is None:
-        z, r = tf.math.sigmoid(xz + d.recurrent_bias[0]), tf.math.sigmoid(xr + d.recurrent_bias[1])
-        candidate = tf.math.tanh(
-            xh + (r * d.recurrent_bias[2] if linear_before_reset else d.recurrent_bias[2])
-        )
-        return (1.0 - z) * candidate
-    rz, rr = tf.split(tf.matmul(h, d.recurrent[:, : 2 * d.hidden]) + d.recurrent_bias_zr, 2, axis=1)
+        z, r = tf.math.sigmoid(xz + rb[0]), tf.math.sigmoid(xr + rb[1])
+        return (1.0 - z) * tf.math.tanh(xh + (r * rb[2] if linear_before_reset else rb[2]))
+    rz, rr = tf.split(tf.matmul(h, weights[0]) + d.recurrent_bias_zr, 2, axis=1)
     z, r = tf.math.sigmoid(xz + rz), tf.math.sigmoid(xr + rr)
-    weights, bias = d.recurrent[:, 2 * d.hidden :], d.recurrent_bias[2]
-    hh = r * (tf.matmul(h, weights) + bias) if linear_before_reset else tf.matmul(r * h, weights) + bias
-    candidate = tf.math.tanh(xh + hh)
-    return (1.0 - z) * candidate + z * h
-
-
-def _rnn_step(tf: Any, x: Tensor, h: Tensor | None, d: Direction) -> Tensor:
-    z = tf.matmul(x, d.kernel) + d.bias
-    return tf.math.tanh(z if h is None else z + tf.matmul(h, d.recurrent))
+    hh = (
+        r * (tf.matmul(h, weights[1]) + rb[2])
+        if linear_before_reset
+        else tf.matmul(r * h, weights[1]) + rb[2]
+    )
+    return (1.0 - z) * tf.math.tanh(xh + hh) + z * h
 
 
 def unrolled(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> list[Tensor]:
     """A GRU's or RNN's Y as (steps, directions, batch, hidden) and Y_h as (directions, batch,
-    hidden), from time-major ``x``, one cell per step."""
+    hidden), from time-major ``x``: the input projection of all steps at once, then one cell per
+    step."""
     tf = ctx.tf
-    inputs = _steps(tf, x, steps, batch)
+    gru = node.op is Op.GRU
     linear = bool(node.attrs.get("linear_before_reset", 0))
     sequences, finals = [], []
     for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
         d = Direction(node, index)
+        projected = projected_steps(tf, x, d.kernel, d.input_bias if gru else d.bias, steps, batch)
+        split = 2 * d.hidden
+        weights = (tf.constant(d.recurrent[:, :split]), tf.constant(d.recurrent[:, split:])) if gru else None
+        recurrent = None if gru else tf.constant(d.recurrent)
         h = initial_state(ctx, node, 5, index)
         outputs: list[Tensor] = [None] * steps
         for t in reversed(range(steps)) if backwards else range(steps):
-            h = (
-                _gru_step(tf, inputs[t], h, d, linear)
-                if node.op is Op.GRU
-                else _rnn_step(tf, inputs[t], h, d)
-            )
+            if gru:
+                h = _gru_step(tf, projected[t], h, d, weights, linear)
+            else:
+                h = tf.math.tanh(projected[t] if h is None else projected[t] + tf.matmul(h, recurrent))
             outputs[t] = h
         sequences.append(tf.stack(outputs, axis=0))
         finals.append(h)

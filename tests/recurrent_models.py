@@ -59,3 +59,31 @@ def recurrent_model(
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     onnx.checker.check_model(model)
     return model
+
+
+def keyword_model(
+    frames: int = 49, features: int = 10, hidden: int = 32, classes: int = 12
+) -> onnx.ModelProto:
+    """A keyword-spotting-style model: features [1, frames, features] (MFCC frames), an LSTM over
+    the frames, its last hidden state into class scores."""
+    rng = np.random.default_rng(0)
+    inits = [
+        _tensor(rng, "W", 1, 4 * hidden, features, scale=0.3),
+        _tensor(rng, "R", 1, 4 * hidden, hidden, scale=0.3),
+        _tensor(rng, "B", 1, 8 * hidden, scale=0.1),
+        _tensor(rng, "fc", hidden, classes, scale=0.3),
+    ]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["frames"], perm=[1, 0, 2]),
+        helper.make_node("LSTM", ["frames", "W", "R", "B"], ["", "last"], hidden_size=hidden),
+        helper.make_node("Squeeze", ["last"], ["h"], axes=[0]),
+        helper.make_node("MatMul", ["h", "fc"], ["scores"]),
+    ]
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, frames, features])
+    scores = helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, [1, classes])
+    model = helper.make_model(
+        helper.make_graph(nodes, "keywords", [x], [scores], inits),
+        opset_imports=[helper.make_opsetid("", 12)],
+    )
+    onnx.checker.check_model(model)
+    return model

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from recurrent_models import recurrent_model
+from recurrent_models import keyword_model, recurrent_model
 
 from edgec.backends.tflite.flatbuffer import read_model
 from edgec.backends.tflite.runner import LiteRTRunner
 from edgec.errors import UnsupportedOpError
 from edgec.frontend import load_model
 from edgec.pipeline import BuildOptions, build
+from edgec.quantization.build import QuantizationOptions
 from edgec.runtime import run, session
 from edgec.streaming import run_stream, state_pairs
 
@@ -156,3 +157,43 @@ def test_state_pairs_follow_names_shapes_and_dtypes(tmp_path):
         ("c0", "cn"),
     ]
     assert state_pairs(graph.inputs[:1], graph.outputs) == []
+
+
+def _npz(path: Path, seed: int, count: int, shape: tuple[int, ...]) -> Path:
+    rng = np.random.default_rng(seed)
+    np.savez(path, x=np.clip(rng.standard_normal((count, *shape)), -3, 3).astype(np.float32))
+    return path
+
+
+@pytest.mark.parametrize("target", ["rpi4", "cortex-m7"])
+def test_keyword_lstm_runs_fully_integer_with_a_16_bit_cell_state(tmp_path, target):
+    """int8: the fused LSTM on TFLite's integer kernel (int8 weights and activations, int16 cell
+    state), judged on inputs calibration never saw; on cortex-m7 the whole model is integer and
+    the op resolver registers the LSTM."""
+    path = _save(keyword_model(), tmp_path)
+    result = build(
+        BuildOptions(
+            model=path,
+            target=target,
+            precision="int8",
+            output=tmp_path / "out",
+            sample_data=_npz(tmp_path / "check.npz", 2, 8, (1, 49, 10)),
+            quantization=QuantizationOptions(calibration_data=_npz(tmp_path / "cal.npz", 1, 32, (1, 49, 10))),
+        )
+    )
+    assert result.report["accuracy"]["sample_source"] == "check.npz"
+    assert min(o["cosine"] for o in result.report["accuracy"]["outputs"].values()) >= 0.99
+    model = read_model((tmp_path / "out" / "model.tflite").read_bytes())
+    (lstm,) = [op for op in model.ops if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    types = [model.tensors[i].dtype for i in lstm.inputs if i >= 0]
+    assert types[0] == "int8" and "int16" in types and "float32" not in types
+    if target == "cortex-m7":
+        # The LSTM's four gate "intermediate" tensors are empty (shape [0], no data) without layer norm.
+        assert all(t.dtype != "float32" for t in model.tensors if 0 not in t.shape)
+        assert "AddUnidirectionalSequenceLSTM" in (tmp_path / "out" / "op_resolver.h").read_text()
+
+
+def test_a_stateful_lstm_at_int8_is_refused_naming_why(tmp_path):
+    path = _save(recurrent_model("LSTM", "forward", states=True), tmp_path)
+    with pytest.raises(UnsupportedOpError, match=r"LSTM node .*final cell state is an output.*fp32"):
+        build(BuildOptions(model=path, target="rpi4", precision="int8", output=tmp_path / "out"))

@@ -27,7 +27,12 @@ from edgec.backends.tflite.quantization import (
     with_rounded_weights,
 )
 from edgec.backends.tflite.runner import LiteRTRunner, Port
-from edgec.backends.tflite.support import edgetpu_partition_end, gpu_fallbacks, lowering_problems
+from edgec.backends.tflite.support import (
+    edgetpu_partition_end,
+    fused_recurrent,
+    gpu_fallbacks,
+    lowering_problems,
+)
 from edgec.ir.graph import Graph, QuantParams, Value
 from edgec.passes.layout import stored_perm, stored_shape
 from edgec.passes.manager import PassSpec, make_spec
@@ -129,6 +134,11 @@ class TFLiteBackend:
         if request.precision not in CALIBRATED:
             return None, None, None
         result: QuantizationResult | None = request.options.get("quantization")
+        if result is not None and request.precision == "int8" and fused_recurrent(graph):
+            # TFLite's integer LSTM needs the converter's statistics of its gates: it calibrates.
+            feeds = dataset_feeds(graph, result.calibration_data)
+            source = f"TensorFlow's converter (integer LSTM) on {len(feeds)} samples"
+            return (lambda: feeds), None, f"{source}: {Path(result.calibration_data.source).name}"
         if result is not None and request.precision == "int8":
             ranges = fake_quant_ranges(graph, result.calibration)
             source = (

@@ -63,6 +63,7 @@ def trace(
     fake_quant: Mapping[str, tuple[float, float]] | None = None,
     float_layers: Collection[str] = (),
     xnnpack: bool = True,
+    integer_states: bool = False,
 ) -> Traced:
     """The graph as a TF concrete function over inputs in their stored order (``Lowering``'s
     ``fake_quant``: ranges of values to quantize; ``xnnpack``: pick XNNPACK-delegated forms)."""
@@ -74,7 +75,7 @@ def trace(
     outputs = [v.name for v in graph.outputs]
 
     def model(*args: Any) -> list[Any]:
-        ctx = Lowering(tf, fake_quant, float_layers, xnnpack, outputs)
+        ctx = Lowering(tf, fake_quant, float_layers, xnnpack, outputs, integer_states)
         for i, (value, arg) in enumerate(zip(graph.inputs, args, strict=True)):
             with tf.name_scope(scope_name("i", i)):
                 ctx.bind(value, arg)
@@ -147,7 +148,8 @@ def convert(
 
     ranged = bool(ranges) and recipe.precision == "int8"
     xnnpack = recipe.runtime == "xnnpack"
-    traced = trace(tf, graph, ranges if ranged else None, float_layers if ranged else (), xnnpack)
+    integer = recipe.precision in ("int8", "int16x8")
+    traced = trace(tf, graph, ranges if ranged else None, float_layers if ranged else (), xnnpack, integer)
     # Only the SavedModel route (a module given) keeps the functions the converter fuses into
     # recurrent ops; it costs a save and a load, so plain graphs take the direct route.
     module = traced.module if traced.fused_recurrent else None

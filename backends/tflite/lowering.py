@@ -40,7 +40,8 @@ class Lowering:
     the nodes named in ``float_layers`` read their inputs without them. ``xnnpack``: the
     runtime is XNNPACK, so ops take forms it delegates. ``graph_outputs``: the names of the graph's
     outputs; ``fused_recurrent`` counts the recurrent layers lowered as functions the converter
-    fuses (see ``edgec.backends.tflite.lowering_recurrent``).
+    fuses (see ``edgec.backends.tflite.lowering_recurrent``); ``integer_states``: the model is
+    quantized, so fused LSTMs keep their states in variable tensors (TFLite's integer LSTM).
     """
 
     def __init__(
@@ -50,9 +51,11 @@ class Lowering:
         float_layers: Collection[str] = (),
         xnnpack: bool = True,
         graph_outputs: Collection[str] = (),
+        integer_states: bool = False,
     ) -> None:
         self.tf = tf
         self.graph_outputs = frozenset(graph_outputs)
+        self.integer_states = integer_states
         self.fused_recurrent = 0
         self.tensors: dict[str, Tensor] = {}
         self.fake_quant = dict(fake_quant or {})

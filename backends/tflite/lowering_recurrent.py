@@ -32,6 +32,7 @@ from edgec.backends.tflite.lowering_sequence import (
     DIRECTIONS,
     Direction,
     initial_state,
+    initial_state_data,
     lstm_cell,
     unrolled,
     unrolled_lstm,
@@ -49,9 +50,13 @@ Tensor = Any
 _KERAS_GATES = [0, 2, 3, 1]
 
 
-def fusable(node: Node, graph_outputs: frozenset[str]) -> bool:
-    """Whether the fused op computes everything ``node`` must give: no peepholes, no used Y_c."""
-    if node.input(7) is not None:
+def fusable(node: Node, graph_outputs: frozenset[str], integer: bool = False) -> bool:
+    """Whether the fused op computes everything ``node`` must give: no peepholes, no used Y_c.
+    ``integer``: TFLite's integer LSTM kernel also needs its states in variable tensors, so the
+    initial states must be absent or constants (a call must then start from reset variables)."""
+    if node.op is not Op.LSTM or node.input(7) is not None:
+        return False
+    if integer and any(v is not None and v.data is None for v in (node.input(5), node.input(6))):
         return False
     if len(node.outputs) < 3:
         return True
@@ -94,10 +99,18 @@ def _zero_states(tf: Any, x: Tensor, hidden: int) -> tuple[Tensor, Tensor]:
     return tuple(tf.split(zeros, 2, axis=1))
 
 
-def _computed_state(ctx: Lowering, node: Node, input_index: int, direction: int, zero: Tensor) -> Tensor:
-    """The initial state from input ``input_index``, computed (not a constant) as the fused op needs:
-    ``zero`` for an absent or all-zero state, ``zero`` plus the constant for another constant."""
+def _state(ctx: Lowering, node: Node, input_index: int, direction: int, zero: Tensor) -> Tensor:
+    """The initial state from input ``input_index`` as the fused op needs it: computed (``zero``,
+    plus a constant state) for the float kernel, a constant (a variable tensor) for the integer
+    one (``ctx.integer_states``)."""
     value = node.input(input_index)
+    if ctx.integer_states:
+        data = (
+            np.zeros(tuple(zero.shape), np.float32)
+            if value is None
+            else initial_state_data(node, input_index, direction)
+        )
+        return ctx.tf.constant(data)
     if value is not None and value.data is not None and not np.any(value.data):
         value = None
     state = initial_state(ctx, node, input_index, direction) if value is not None else None
@@ -117,7 +130,7 @@ def fused_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> 
         d = Direction(node, index)
         source = tf.reverse(x, [0]) if backwards else x
         zeros = _zero_states(tf, source, hidden)
-        h0, c0 = (_computed_state(ctx, node, k, index, zero) for k, zero in zip((5, 6), zeros, strict=True))
+        h0, c0 = (_state(ctx, node, k, index, zero) for k, zero in zip((5, 6), zeros, strict=True))
         kernel = _keras_order(d.kernel.T, hidden).T
         recurrent = _keras_order(d.recurrent.T, hidden).T
         bias = _keras_order(d.bias, hidden)
@@ -145,7 +158,7 @@ def _recurrent(ctx: Lowering, node: Node) -> list[Tensor]:
     steps, batch = (source.shape[1], source.shape[0]) if batch_major else source.shape[:2]
     if node.op is not Op.LSTM:
         results = unrolled(ctx, node, x, steps, batch)
-    elif fusable(node, ctx.graph_outputs):
+    elif fusable(node, ctx.graph_outputs, ctx.integer_states):
         ctx.fused_recurrent += 1
         results = fused_lstm(ctx, node, x, steps, batch)
     else:

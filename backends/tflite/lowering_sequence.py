@@ -101,6 +101,14 @@ class Direction:
         self.peepholes = None if peepholes is None else np.split(peepholes[index].astype(np.float32), 3)
 
 
+def initial_state_data(node: Node, input_index: int, direction: int) -> np.ndarray:
+    """A constant initial state (input 5 or 6) of direction ``direction`` as (batch, hidden)."""
+    data = node.const_input(input_index)
+    assert data is not None
+    picked = data[:, direction] if int(node.attrs.get("layout", 0)) == 1 else data[direction]
+    return picked.astype(np.float32)
+
+
 def initial_state(ctx: Lowering, node: Node, input_index: int, direction: int) -> Tensor | None:
     """Direction ``direction``'s initial hidden (input 5) or cell (input 6) state as (batch, hidden);
     the input is (directions, batch, hidden), or (batch, directions, hidden) when ``layout`` is 1."""

@@ -197,3 +197,14 @@ def test_a_stateful_lstm_at_int8_is_refused_naming_why(tmp_path):
     path = _save(recurrent_model("LSTM", "forward", states=True), tmp_path)
     with pytest.raises(UnsupportedOpError, match=r"LSTM node .*final cell state is an output.*fp32"):
         build(BuildOptions(model=path, target="rpi4", precision="int8", output=tmp_path / "out"))
+
+
+@pytest.mark.parametrize("target", ["jetson-agx-orin", "onnxruntime-cpu"])
+def test_int8_builds_keep_recurrent_layers_in_float_and_say_so(tmp_path, target):
+    """TensorRT and ONNX Runtime int8: the LSTM gets no Q/DQ; report.json names it and its precision."""
+    path = _save(recurrent_model("LSTM", "bidirectional", batch_first_input=True), tmp_path)
+    result = build(BuildOptions(model=path, target=target, precision="int8", output=tmp_path / "out"))
+    backend = result.report["backend"]
+    found = backend.get("float_recurrent_layers") or backend["int8"]["float_recurrent_layers"]
+    assert found["layers"] == ["y"] and found["precision"].startswith("fp")
+    assert result.report["accuracy"]["passed"]

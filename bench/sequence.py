@@ -59,7 +59,7 @@ def _line(name: str, path: Path, data: bytes, seconds: float) -> str:
 def bench_recurrent(name: str, path: Path, rounds: int, repeat: int) -> None:
     shapes = SHAPES[name]
     graph, fused, fused_seconds = fp32_model(path, shapes)
-    with mock.patch.object(lowering_recurrent, "fusable", lambda node, outputs: False):
+    with mock.patch.object(lowering_recurrent, "fusable", lambda *args: False):
         _, unrolled, unrolled_seconds = fp32_model(path, shapes)
     feeds = _feeds(graph)
     reference = session(path, threads=1)

@@ -30,6 +30,7 @@ from edgec.quantization.gate import Budget
 from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.preprocess import Preprocess, parse_preprocess
 from edgec.quantization.scheme import QuantScheme
+from edgec.quantization.streams import carry_state
 from edgec.targets import Target
 
 QUANTIZED_PRECISIONS = frozenset({"int8"})
@@ -107,6 +108,7 @@ def quantize_for_build(
 ) -> QuantizationResult:
     """Quantize ``graph`` for ``target``; AccuracyError when a budget is missed."""
     calibration, validation = _datasets(graph, options)
+    calibration = carry_state(graph, calibration)
     scheme = backend_scheme(backend, target)
     reconstruct, bias_correction = options.resolved_rounding(scheme)
     config = CalibrationConfig(

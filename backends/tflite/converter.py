@@ -64,6 +64,7 @@ def trace(
     float_layers: Collection[str] = (),
     xnnpack: bool = True,
     integer_states: bool = False,
+    fuse_recurrent: bool = True,
 ) -> Traced:
     """The graph as a TF concrete function over inputs in their stored order (``Lowering``'s
     ``fake_quant``: ranges of values to quantize; ``xnnpack``: pick XNNPACK-delegated forms)."""
@@ -75,7 +76,7 @@ def trace(
     outputs = [v.name for v in graph.outputs]
 
     def model(*args: Any) -> list[Any]:
-        ctx = Lowering(tf, fake_quant, float_layers, xnnpack, outputs, integer_states)
+        ctx = Lowering(tf, fake_quant, float_layers, xnnpack, outputs, integer_states, fuse_recurrent)
         for i, (value, arg) in enumerate(zip(graph.inputs, args, strict=True)):
             with tf.name_scope(scope_name("i", i)):
                 ctx.bind(value, arg)
@@ -148,8 +149,10 @@ def convert(
 
     ranged = bool(ranges) and recipe.precision == "int8"
     xnnpack = recipe.runtime == "xnnpack"
-    integer = recipe.precision in ("int8", "int16x8")
-    traced = trace(tf, graph, ranges if ranged else None, float_layers if ranged else (), xnnpack, integer)
+    integer, fuse = recipe.precision == "int8", recipe.precision != "int16x8"
+    traced = trace(
+        tf, graph, ranges if ranged else None, float_layers if ranged else (), xnnpack, integer, fuse
+    )
     # Only the SavedModel route (a module given) keeps the functions the converter fuses into
     # recurrent ops; it costs a save and a load, so plain graphs take the direct route.
     module = traced.module if traced.fused_recurrent else None

@@ -41,7 +41,9 @@ class Lowering:
     runtime is XNNPACK, so ops take forms it delegates. ``graph_outputs``: the names of the graph's
     outputs; ``fused_recurrent`` counts the recurrent layers lowered as functions the converter
     fuses (see ``edgec.backends.tflite.lowering_recurrent``); ``integer_states``: the model is
-    quantized, so fused LSTMs keep their states in variable tensors (TFLite's integer LSTM).
+    quantized, so fused LSTMs keep their states in variable tensors (TFLite's integer LSTM);
+    ``fuse_recurrent``: LSTMs may become the fused op (not at int16x8, whose 16-bit LSTM kernel
+    the converter does not make of it: the op then fails to prepare).
     """
 
     def __init__(
@@ -52,8 +54,10 @@ class Lowering:
         xnnpack: bool = True,
         graph_outputs: Collection[str] = (),
         integer_states: bool = False,
+        fuse_recurrent: bool = True,
     ) -> None:
         self.tf = tf
+        self.fuse_recurrent = fuse_recurrent
         self.graph_outputs = frozenset(graph_outputs)
         self.integer_states = integer_states
         self.fused_recurrent = 0

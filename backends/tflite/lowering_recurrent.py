@@ -121,12 +121,14 @@ def _state(ctx: Lowering, node: Node, input_index: int, direction: int, zero: Te
 
 def fused_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> list[Tensor]:
     """Y as (steps, directions, batch, hidden) and Y_h as (directions, batch, hidden), from
-    time-major ``x``, one fused op per direction (and a stand-in for the unused Y_c)."""
+    time-major ``x``, one fused op per direction (and a stand-in for the unused Y_c). Y_h is read
+    from Y, so each fused op's output has one consumer, as the integer LSTM's calibration needs."""
     tf = ctx.tf
     hidden = int(node.attrs["hidden_size"])
     function = _fused_function(tf)
-    sequences, finals = [], []
-    for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
+    directions = DIRECTIONS[node.attrs.get("direction", "forward")]
+    sequences = []
+    for index, backwards in enumerate(directions):
         d = Direction(node, index)
         source = tf.reverse(x, [0]) if backwards else x
         zeros = _zero_states(tf, source, hidden)
@@ -134,19 +136,14 @@ def fused_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> 
         kernel = _keras_order(d.kernel.T, hidden).T
         recurrent = _keras_order(d.recurrent.T, hidden).T
         bias = _keras_order(d.bias, hidden)
-        last, sequence, _, _, _ = function(
-            source,
-            h0,
-            c0,
-            tf.constant(kernel),
-            tf.constant(recurrent),
-            tf.constant(bias),
-        )
+        args = (tf.constant(kernel), tf.constant(recurrent), tf.constant(bias))
+        sequence = function(source, h0, c0, *args)[1]
         sequences.append(tf.reverse(sequence, [0]) if backwards else sequence)
-        finals.append(last)
-    y_h = tf.stack(finals, axis=0)
+    y = tf.stack(sequences, axis=1)
+    # The last step of each direction: the final one forwards, the first one backwards.
+    y_h = tf.stack([y[0 if backwards else -1, i] for i, backwards in enumerate(directions)], axis=0)
     # Y_c is unused (``fusable``): a stand-in of its shape that the converter prunes.
-    return [tf.stack(sequences, axis=1), y_h, tf.zeros_like(y_h)]
+    return [y, y_h, tf.zeros_like(y_h)]
 
 
 def _recurrent(ctx: Lowering, node: Node) -> list[Tensor]:
@@ -158,7 +155,7 @@ def _recurrent(ctx: Lowering, node: Node) -> list[Tensor]:
     steps, batch = (source.shape[1], source.shape[0]) if batch_major else source.shape[:2]
     if node.op is not Op.LSTM:
         results = unrolled(ctx, node, x, steps, batch)
-    elif fusable(node, ctx.graph_outputs, ctx.integer_states):
+    elif ctx.fuse_recurrent and fusable(node, ctx.graph_outputs, ctx.integer_states):
         ctx.fused_recurrent += 1
         results = fused_lstm(ctx, node, x, steps, batch)
     else:

@@ -34,6 +34,7 @@ from edgec.backends import Runner
 from edgec.errors import UsageError
 from edgec.ir.graph import Value
 from edgec.quantization.data import load_arrays
+from edgec.streaming import StatePair, stream_outputs
 
 # The gate per precision: cosine and top-k at least, SNR (dB) at least. Chosen from principle,
 # not from the sets they judge (README "Accuracy check"): fp32 must be exact up to summation order
@@ -275,13 +276,20 @@ def compare(
     samples: SampleSet,
     precision: str,
     thresholds: Sequence[Threshold] = (),
+    state: Sequence[StatePair] = (),
 ) -> dict[str, Any]:
-    """Run both on every sample; gate each output's aggregates over the samples (module docstring)."""
+    """Run both on every sample; gate each output's aggregates over the samples (module docstring).
+    A stateful model (``state``: its state pairs) runs streams of chunks, carrying its state
+    (``edgec.streaming``); every chunk's outputs count."""
+    stream = None
+    if state:
+        runs, stream = stream_outputs(reference, artifact, samples.samples, state)
+    else:
+        runs = [(reference(feed), artifact(feed)) for feed in samples.samples]
     refs: dict[str, list[np.ndarray]] = {}
     outs: dict[str, list[np.ndarray]] = {}
-    for feed in samples.samples:
-        art_out = artifact(feed)
-        for name, ref in reference(feed).items():
+    for ref_out, art_out in runs:
+        for name, ref in ref_out.items():
             refs.setdefault(name, []).append(np.asarray(ref))
             outs.setdefault(name, []).append(np.asarray(art_out[name]))
     outputs, failed, gates = {}, [], {}
@@ -300,4 +308,5 @@ def compare(
         "passed": not failed,
         "failures": failed,
         "outputs": outputs,
+        **({"stream": stream} if stream else {}),
     }

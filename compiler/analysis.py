@@ -5,7 +5,7 @@
   once, except inputs that configure an op rather than hold learned values
   (shapes, axes, pads, Clip bounds, Resize scales, ...: ``CONFIG_INPUTS``);
 - MACs (multiply-accumulates) per node for Conv (grouped and depthwise
-  included), ConvTranspose, Gemm, MatMul and LSTM. Every other op counts 0
+  included), ConvTranspose, Gemm, MatMul, LSTM, GRU and RNN. Every other op counts 0
   MACs: activations, pooling, normalization and elementwise ops cost memory
   traffic, which the cost model accounts for;
 - peak activation memory: walking the nodes in their (topological) order,
@@ -37,6 +37,8 @@ CONFIG_INPUTS: Mapping[Op, frozenset[int]] = {
     Op.EXPAND: frozenset({1}),
     Op.GATHER: frozenset({1}),
     Op.LSTM: frozenset({4}),
+    Op.GRU: frozenset({4}),
+    Op.RNN: frozenset({4}),
     Op.PAD: frozenset({1, 2, 3}),
     Op.RANGE: frozenset({0, 1, 2}),
     Op.REDUCE_MAX: frozenset({1}),
@@ -85,7 +87,8 @@ def _matmul_macs(node: Node) -> int:
 
 
 def _lstm_macs(node: Node) -> int:
-    # X [seq, batch, in] (layout 0) or [batch, seq, in]; W [dirs, 4H, in]; R [dirs, 4H, H].
+    # LSTM, GRU, RNN: X [seq, batch, in] (layout 0) or [batch, seq, in]; W [dirs, gates * H, in];
+    # R [dirs, gates * H, H] (4 gates, 3 or 1).
     seq_len, batch = _shape(node.input(0))[:2]
     dirs, gates, inputs = _shape(node.input(1))
     hidden = _shape(node.input(2))[2]
@@ -98,6 +101,8 @@ MAC_RULES: Mapping[Op, Callable[[Node], int]] = {
     Op.GEMM: _gemm_macs,
     Op.MATMUL: _matmul_macs,
     Op.LSTM: _lstm_macs,
+    Op.GRU: _lstm_macs,
+    Op.RNN: _lstm_macs,
 }
 
 

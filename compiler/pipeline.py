@@ -53,6 +53,7 @@ from edgec.quantization.debug import compare_tensors
 from edgec.quantization.engine import QuantizationResult
 from edgec.runtime import run
 from edgec.shape_profile import check_backend, merged_input_shapes
+from edgec.streaming import state_pairs
 from edgec.targets import Target, load_catalogue
 from edgec.templating import render
 from edgec.versions import tool_versions
@@ -334,8 +335,14 @@ def _check_accuracy(
 ) -> dict | None:
     if not options.verify or artifact.runner is None:
         return None
+    state = state_pairs(compiled.graph.inputs, compiled.graph.outputs)
     accuracy = compare(
-        compiled.reference, artifact.runner, compiled.samples, plan.precision, options.accuracy_thresholds
+        compiled.reference,
+        artifact.runner,
+        compiled.samples,
+        plan.precision,
+        options.accuracy_thresholds,
+        state,
     )
     if compiled.data is not None and compiled.data.split is not None:
         accuracy["calibrated"] = compiled.data.split.report()["calibrated"]
@@ -461,7 +468,14 @@ def _manifest(
         "source": {"file": options.model.name, "sha256": sha256_file(options.model)},
         "sizes": {"artifact_bytes": (tmp / artifact.main).stat().st_size},
         "backend_metadata": artifact.metadata,
+        **_state_entry(graph),
     }
+
+
+def _state_entry(graph: Graph) -> dict[str, Any]:
+    """manifest.json's ``state``: a stateful model's (input, output) state pairs."""
+    pairs = state_pairs(graph.inputs, graph.outputs)
+    return {"state": [p.as_dict() for p in pairs]} if pairs else {}
 
 
 def _readme(

@@ -117,7 +117,7 @@ def test_manifest_records_stored_layouts(effnet_fp32):
         "quantization": None,
     }
     assert manifest["outputs"][0]["layout"] is None
-    assert [p["name"] for p in manifest["passes"]] == ["cleanup", "layout"]
+    assert [p["name"] for p in manifest["passes"]] == ["cleanup", "conv1d-to-2d", "layout"]
     readme = (effnet_fp32.bundle / "README.md").read_text()
     assert "python run.py" in readme and "run.cc" in readme
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import onnx
 
 from edgec.backends import Artifact, BuildRequest, Unsupported
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import OPSET, to_onnx
+from edgec.ir.ops import RECURRENT
 from edgec.passes.manager import PassSpec
 from edgec.runtime import run, session
+from edgec.streaming import state_pairs
 from edgec.targets import Target
 from edgec.templating import render
 
@@ -38,6 +41,7 @@ class OnnxRuntimeBackend:
             model_file=MODEL_FILE,
             inputs=[v.name for v in graph.inputs],
             outputs=[v.name for v in graph.outputs],
+            state=[(p.input, p.output) for p in state_pairs(graph.inputs, graph.outputs)],
         )
         (out_dir / "run.py").write_text(script, encoding="utf-8")
         sess = session(model_path, threads=1)
@@ -50,6 +54,7 @@ class OnnxRuntimeBackend:
                 opset=OPSET,
                 quantized=quantization is not None,
             ),
+            report=_float_recurrent(graph) if quantization is not None else {},
             metadata={
                 "format": model_format,
                 "opset": OPSET,
@@ -59,3 +64,10 @@ class OnnxRuntimeBackend:
 
 
 BACKEND = OnnxRuntimeBackend()
+
+
+def _float_recurrent(graph: Graph) -> dict[str, Any]:
+    """The recurrent layers an int8 build leaves in float32: the Q/DQ model gives them no Q/DQ, and
+    ONNX Runtime's integer LSTM (com.microsoft DynamicQuantizeLSTM) is not used."""
+    layers = [n.name for n in graph.nodes if n.op in RECURRENT]
+    return {"float_recurrent_layers": {"layers": layers, "precision": "fp32"}} if layers else {}

@@ -130,6 +130,10 @@ SUPPORT: dict[Op, Sequence[Check]] = {
     Op.LEAKY_RELU: (),
     Op.LOG: (),
     Op.LSTM: (),
+    # The converter takes ONNX GRU and RNN (B6's ONNX list), but the layers table has Gru as "N
+    # everywhere" and no RNN row: no runtime is documented to run either.
+    Op.GRU: (never(f"SNPE's Gru layer runs on no runtime ({_LAYERS}: N everywhere)"),),
+    Op.RNN: (never(f"SNPE's layers table lists no RNN layer for any runtime ({_LAYERS})"),),
     Op.MATMUL: (),
     Op.MAX: (),
     Op.MAX_POOL: (

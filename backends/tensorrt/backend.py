@@ -19,12 +19,21 @@ import onnx
 
 from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
 from edgec.backends.tensorrt import dla, engine, fp16, int8, profile
-from edgec.backends.tensorrt.scripts import CACHE, FLOAT_MODEL, MODEL, DlaChoice, Setting, write_scripts
+from edgec.backends.tensorrt.scripts import (
+    CACHE,
+    FLOAT_MODEL,
+    MODEL,
+    DlaChoice,
+    Setting,
+    gpu_setting,
+    write_scripts,
+)
 from edgec.backends.tensorrt.stack import Stack
 from edgec.backends.tensorrt.support import check_graph
 from edgec.errors import TargetError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
+from edgec.ir.ops import RECURRENT
 from edgec.passes.manager import PassSpec
 from edgec.quantization.scheme import TENSORRT_SCHEME, QuantScheme
 from edgec.runtime import run, session
@@ -111,6 +120,7 @@ class TensorRTBackend:
             quantized = int8.require_result(request.options.get("quantization"), request.target.name)
             qdq = self._dynamic(int8.qdq_model(quantized, stack), options, "the int8 Q/DQ model")
             runner, report["int8"] = int8.emit(quantized, qdq, model, stack, out_dir)
+            report["int8"] |= _float_recurrent(graph, stack)
         elif precision == "fp16":
             report["fp16_overflow"] = fp16.overflows(graph, options.samples)
             runner = _ort_runner(fp16.simulate(model))
@@ -158,6 +168,16 @@ DEVICE_CHECKS = [
 def _ort_runner(model: onnx.ModelProto) -> Runner:
     sess = session(model, threads=1)
     return lambda feeds: run(sess, feeds)
+
+
+def _float_recurrent(graph: Graph, stack: Stack) -> dict[str, Any]:
+    """The recurrent layers an int8 build leaves in float (they get no Q/DQ), and in which float."""
+    layers = [n.name for n in graph.nodes if n.op in RECURRENT]
+    if not layers:
+        return {}
+    flags = gpu_setting(stack, "int8").builder_flags
+    precision = "fp16" if "FP16" in flags else "fp32 (strongly typed: the ONNX's float32 decides)"
+    return {"float_recurrent_layers": {"layers": layers, "precision": precision}}
 
 
 def _dla_report(graph: Graph, options: Options) -> dict[str, Any]:

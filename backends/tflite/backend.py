@@ -27,12 +27,18 @@ from edgec.backends.tflite.quantization import (
     with_rounded_weights,
 )
 from edgec.backends.tflite.runner import LiteRTRunner, Port
-from edgec.backends.tflite.support import edgetpu_partition_end, gpu_fallbacks, lowering_problems
+from edgec.backends.tflite.support import (
+    edgetpu_partition_end,
+    fused_recurrent,
+    gpu_fallbacks,
+    lowering_problems,
+)
 from edgec.ir.graph import Graph, QuantParams, Value
 from edgec.passes.layout import stored_perm, stored_shape
 from edgec.passes.manager import PassSpec, make_spec
 from edgec.quantization.engine import QuantizationResult
 from edgec.quantization.scheme import QuantScheme
+from edgec.streaming import state_pairs
 from edgec.targets import Target
 from edgec.templating import render
 
@@ -60,7 +66,7 @@ class TFLiteBackend:
     def passes(self, target: Target, precision: str) -> list[PassSpec]:
         # int8 kernels fuse only ReLU-like activations: the others need their inputs' ranges.
         unfuse = [make_spec("unfuse-activation")] if precision in CALIBRATED else []
-        return [*unfuse, make_spec("layout")]
+        return [make_spec("conv1d-to-2d"), *unfuse, make_spec("layout")]
 
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         target, hardware = request.target, request.target.hardware
@@ -128,6 +134,11 @@ class TFLiteBackend:
         if request.precision not in CALIBRATED:
             return None, None, None
         result: QuantizationResult | None = request.options.get("quantization")
+        if result is not None and request.precision == "int8" and fused_recurrent(graph):
+            # TFLite's integer LSTM needs the converter's statistics of its gates: it calibrates.
+            feeds = dataset_feeds(graph, result.calibration_data)
+            source = f"TensorFlow's converter (integer LSTM) on {len(feeds)} samples"
+            return (lambda: feeds), None, f"{source}: {Path(result.calibration_data.source).name}"
         if result is not None and request.precision == "int8":
             ranges = fake_quant_ranges(graph, result.calibration)
             source = (
@@ -150,6 +161,7 @@ class TFLiteBackend:
             inputs=[(p.name, list(p.perm)) for p in runner.inputs],
             outputs=[(p.name, list(p.perm)) for p in runner.outputs],
             min_cosine=MIN_COSINE.get(request.precision, 0.99),
+            state=[(p.input, p.output) for p in state_pairs(graph.inputs, graph.outputs)],
         )
         (out_dir / "run.py").write_text(script, encoding="utf-8")
         source = render(

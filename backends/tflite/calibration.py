@@ -40,7 +40,7 @@ def representative_inputs(
 def stored_feeds(graph: Graph, samples: SampleSet) -> list[list[np.ndarray]]:
     """Each sample as the converted model's positional inputs, in their stored order."""
     return [
-        [np.ascontiguousarray(np.transpose(feed[v.name], stored_perm(v))) for v in graph.inputs]
+        [np.asarray(np.transpose(feed[v.name], stored_perm(v)), order="C") for v in graph.inputs]
         for feed in samples.samples
     ]
 

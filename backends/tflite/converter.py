@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgec.backends import missing_dependency
+from edgec.backends.tflite.flatbuffer import in_signature_order
 from edgec.backends.tflite.lowering import Lowering, scope_name
 from edgec.backends.tflite.support import precision_problems
 from edgec.errors import UnsupportedOpError
@@ -50,30 +51,48 @@ def import_tensorflow() -> Any:
     return tf
 
 
+@dataclass
+class Traced:
+    """The traced graph: its concrete function, the module that holds it (the converter's SavedModel
+    route needs one), and how many recurrent layers went in as functions the converter fuses."""
+
+    function: Any
+    module: Any
+    fused_recurrent: int
+
+
 def trace(
     tf: Any,
     graph: Graph,
     fake_quant: Mapping[str, tuple[float, float]] | None = None,
     float_layers: Collection[str] = (),
     xnnpack: bool = True,
-) -> Any:
+    integer_states: bool = False,
+    fuse_recurrent: bool = True,
+) -> Traced:
     """The graph as a TF concrete function over inputs in their stored order (``Lowering``'s
     ``fake_quant``: ranges of values to quantize; ``xnnpack``: pick XNNPACK-delegated forms)."""
     specs = [
         tf.TensorSpec(stored_shape(v), tf.as_dtype(v.dtype), name=f"input_{i}")
         for i, v in enumerate(graph.inputs)
     ]
+    fused = [0]
+    outputs = [v.name for v in graph.outputs]
 
     def model(*args: Any) -> list[Any]:
-        ctx = Lowering(tf, fake_quant, float_layers, xnnpack)
+        ctx = Lowering(tf, fake_quant, float_layers, xnnpack, outputs, integer_states, fuse_recurrent)
         for i, (value, arg) in enumerate(zip(graph.inputs, args, strict=True)):
             with tf.name_scope(scope_name("i", i)):
                 ctx.bind(value, arg)
         for node in graph.nodes:
             ctx.lower(node)
+        fused[0] = ctx.fused_recurrent
         return [tf.identity(ctx.get(value)) for value in graph.outputs]
 
-    return tf.function(model, input_signature=specs, autograph=False).get_concrete_function()
+    module = tf.Module()
+    module.model = tf.function(model, input_signature=specs, autograph=False)
+    function = module.model.get_concrete_function()
+    return Traced(function, module, fused[0])
 
 
 def _configure(
@@ -134,11 +153,17 @@ def convert(
 
     ranged = bool(ranges) and recipe.precision == "int8"
     xnnpack = recipe.runtime == "xnnpack"
-    function = trace(tf, graph, ranges if ranged else None, float_layers if ranged else (), xnnpack)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
+    integer, fuse = recipe.precision == "int8", recipe.precision != "int16x8"
+    traced = trace(
+        tf, graph, ranges if ranged else None, float_layers if ranged else (), xnnpack, integer, fuse
+    )
+    # Only the SavedModel route (a module given) keeps the functions the converter fuses into
+    # recurrent ops; it costs a save and a load, so plain graphs take the direct route.
+    module = traced.module if traced.fused_recurrent else None
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([traced.function], module)
     _configure(tf, converter, recipe, calibration, ranged)
     try:
-        return bytes(converter.convert())
+        return in_signature_order(bytes(converter.convert()))
     except ConverterError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UnsupportedOpError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
@@ -119,3 +120,33 @@ def arena_estimate(model: TfliteModel, alignment: int = 16) -> int:
         peak = max(peak, sum(size(i) for i in live))
         live = {i for i in live if last_use.get(i, -1) > step}
     return peak
+
+
+def _numbered(maps: list, prefix: str) -> list[int] | None:
+    """The tensor indexes of ``maps`` (a signature's inputs or outputs) ordered by the number in
+    their names ``<prefix><i>``, or None if a name is not of that form."""
+    keyed = []
+    for entry in maps:
+        name = entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
+        if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
+            return None
+        keyed.append((int(name[len(prefix) :]), entry.tensorIndex))
+    return [index for _, index in sorted(keyed)]
+
+
+def in_signature_order(data: bytes, inputs: str = "input_", outputs: str = "output_") -> bytes:
+    """``data`` with the first subgraph's inputs and outputs in the order of the numbers in their
+    signature names (``input_0``, ``input_1``, ...). A SavedModel conversion orders them by name,
+    so ``input_10`` comes before ``input_2``; the runners read them by position."""
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    if not model.signatureDefs:
+        return data
+    signature = model.signatureDefs[0]
+    ins, outs = _numbered(signature.inputs, inputs), _numbered(signature.outputs, outputs)
+    graph = model.subgraphs[0]
+    if ins is None or outs is None or (list(graph.inputs) == ins and list(graph.outputs) == outs):
+        return data
+    graph.inputs, graph.outputs = ins, outs
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

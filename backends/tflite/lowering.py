@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgec.backends.tflite import xnnpack as delegated
+from edgec.backends.tflite.lowering_recurrent import RECURRENT_LOWERING
 from edgec.backends.tflite.lowering_sequence import SEQUENCE_LOWERING
 from edgec.ir.graph import Node, Value
 from edgec.ir.ops import Op
@@ -37,7 +38,12 @@ class Lowering:
     through a FakeQuant op with that range, which TFLite's converter turns
     into the tensor's quantization parameters (scale ``(max - min) / 255``);
     the nodes named in ``float_layers`` read their inputs without them. ``xnnpack``: the
-    runtime is XNNPACK, so ops take forms it delegates.
+    runtime is XNNPACK, so ops take forms it delegates. ``graph_outputs``: the names of the graph's
+    outputs; ``fused_recurrent`` counts the recurrent layers lowered as functions the converter
+    fuses (see ``edgec.backends.tflite.lowering_recurrent``); ``integer_states``: the model is
+    quantized, so fused LSTMs keep their states in variable tensors (TFLite's integer LSTM);
+    ``fuse_recurrent``: LSTMs may become the fused op (not at int16x8, whose 16-bit LSTM kernel
+    the converter does not make of it: the op then fails to prepare).
     """
 
     def __init__(
@@ -46,8 +52,15 @@ class Lowering:
         fake_quant: Mapping[str, tuple[float, float]] | None = None,
         float_layers: Collection[str] = (),
         xnnpack: bool = True,
+        graph_outputs: Collection[str] = (),
+        integer_states: bool = False,
+        fuse_recurrent: bool = True,
     ) -> None:
         self.tf = tf
+        self.fuse_recurrent = fuse_recurrent
+        self.graph_outputs = frozenset(graph_outputs)
+        self.integer_states = integer_states
+        self.fused_recurrent = 0
         self.tensors: dict[str, Tensor] = {}
         self.fake_quant = dict(fake_quant or {})
         self.float_layers = frozenset(float_layers)
@@ -565,4 +578,5 @@ LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {
     **{op: _unary_activation for op in (Op.SIGMOID, Op.TANH, Op.LEAKY_RELU, Op.ELU, Op.GELU)},
     **_unary_table(),
     **SEQUENCE_LOWERING,
+    **RECURRENT_LOWERING,
 }

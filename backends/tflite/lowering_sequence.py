@@ -1,21 +1,20 @@
-"""Lowerings of sequence-model ops to TensorFlow ops: LayerNormalization and LSTM.
+"""Lowerings of sequence-model ops to TensorFlow ops: LayerNormalization, and recurrent layers
+unrolled over their steps.
 
-TFLite has neither as a builtin its converter would make from plain TF ops, so
-both lower to the ops they are made of:
+- LayerNormalization: MEAN, SUB, MUL, MEAN, ADD, RSQRT, MUL (and the scale and bias), over the
+  trailing axes from ``axis`` on;
+- unrolled recurrent layers, over the sequence whose length the IR shapes fix, for what TFLite's
+  fused UNIDIRECTIONAL_SEQUENCE_LSTM cannot give (``edgec.backends.tflite.lowering_recurrent``
+  says when): each LSTM step (ONNX gate order input, output, forget, cell; optional peepholes
+  and initial states) is a FULLY_CONNECTED of the input and one of the hidden state, a SPLIT
+  into the four gates, LOGISTIC/TANH and elementwise MUL/ADD; GRU (gates update, reset, hidden;
+  either ``linear_before_reset``) and RNN steps likewise. TFLite has no GRU or plain-RNN op its
+  converter makes from TF ops, so those are always unrolled. A reverse direction walks the steps
+  backwards. ``recurrent_check`` refuses what is not lowered (clip, coupled input-forget gate,
+  other activations, ragged ``sequence_lens``).
 
-- LayerNormalization: MEAN, SUB, MUL, MEAN, ADD, RSQRT, MUL (and the scale
-  and bias), over the trailing axes from ``axis`` on;
-- LSTM (ONNX gate order input, output, forget, cell; default activations
-  sigmoid, tanh, tanh; optional peepholes and initial states): unrolled over
-  the sequence, whose length the IR shapes fix. Each step is a
-  FULLY_CONNECTED of the input and one of the hidden state, a SPLIT into the
-  four gates, LOGISTIC/TANH and elementwise MUL/ADD; a reverse direction walks
-  the steps backwards. ``edgec.backends.tflite.support`` refuses what is not
-  lowered (clip, coupled input-forget gate, other activations, ragged
-  ``sequence_lens``).
-
-Both work on the values' logical order: the layout pass leaves these ops'
-tensors in it. Registered into ``LOWERING`` by ``edgec.backends.tflite.lowering``.
+All work on the values' logical order: the layout pass leaves these ops' tensors in it.
+Registered into ``LOWERING`` by ``edgec.backends.tflite.lowering``.
 """
 
 from __future__ import annotations
@@ -34,23 +33,24 @@ if TYPE_CHECKING:
 
 Tensor = Any
 
-# ONNX's LSTM defaults, one triple per direction.
-DEFAULT_LSTM_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
+# ONNX's default activations per direction of each recurrent layer.
+DEFAULT_ACTIVATIONS = {Op.LSTM: ("Sigmoid", "Tanh", "Tanh"), Op.GRU: ("Sigmoid", "Tanh"), Op.RNN: ("Tanh",)}
 DIRECTIONS = {"forward": (False,), "reverse": (True,), "bidirectional": (False, True)}
 
 
-def lstm_check(node: Node) -> str | None:
-    """Why ``_lstm`` cannot lower ``node``, or None: it needs constant weights, biases and
-    peepholes, ONNX's default activations, no clip, no coupled input-forget gate, and every
-    sequence at full length."""
+def recurrent_check(node: Node) -> str | None:
+    """Why the lowering cannot lower the LSTM, GRU or RNN ``node``, or None: it needs constant
+    weights, biases and peepholes, ONNX's default activations, no clip, no coupled input-forget
+    gate, and every sequence at full length."""
     if (weights := node.computed_input(1, 2, 3, 7)) is not None:
         return f"input '{weights.name}' (weights, biases or peepholes) must be a constant"
     attrs = node.attrs
     directions = len(DIRECTIONS.get(attrs.get("direction", "forward"), ()))
     activations = [str(a).lower() for a in attrs.get("activations") or []]
-    default = [a.lower() for a in DEFAULT_LSTM_ACTIVATIONS] * directions
+    default = [a.lower() for a in DEFAULT_ACTIVATIONS[node.op]] * directions
     if activations != default or attrs.get("activation_alpha") or attrs.get("activation_beta"):
-        return f"activations {attrs.get('activations')}: only the defaults (Sigmoid, Tanh, Tanh) are lowered"
+        names = ", ".join(DEFAULT_ACTIVATIONS[node.op])
+        return f"activations {attrs.get('activations')}: only the defaults ({names}) are lowered"
     if attrs.get("clip") is not None:
         return "cell clipping (clip) is not lowered"
     if attrs.get("input_forget", 0):
@@ -80,22 +80,36 @@ def _layer_norm(ctx: Lowering, node: Node) -> list[Tensor]:
     return [y]
 
 
-class _Direction:
-    """One direction's constants: kernels as (in, 4 * hidden), the two biases summed, peepholes."""
+class Direction:
+    """One direction's constants: kernels as (in, gates * hidden); the two biases summed (GRU: the
+    input bias, and the recurrent one per gate, since the reset gate scales part of it); LSTM
+    peepholes."""
 
     def __init__(self, node: Node, index: int) -> None:
         weight, recurrence, bias = node.const_input(1), node.const_input(2), node.const_input(3)
         assert weight is not None and recurrence is not None
-        hidden = int(node.attrs["hidden_size"])
+        self.hidden = hidden = int(node.attrs["hidden_size"])
+        gates = weight.shape[1] // hidden
         self.kernel = np.ascontiguousarray(weight[index].T)
         self.recurrent = np.ascontiguousarray(recurrence[index].T)
-        both = np.zeros((2, 4 * hidden), np.float32) if bias is None else bias[index].reshape(2, -1)
+        both = np.zeros((2, gates * hidden), np.float32) if bias is None else bias[index].reshape(2, -1)
         self.bias = both.sum(axis=0).astype(np.float32)
-        peepholes = node.const_input(7)
+        self.input_bias = both[0].astype(np.float32)
+        self.recurrent_bias = np.split(both[1].astype(np.float32), gates)
+        self.recurrent_bias_zr = both[1][: 2 * hidden].astype(np.float32)
+        peepholes = node.const_input(7) if node.op is Op.LSTM else None
         self.peepholes = None if peepholes is None else np.split(peepholes[index].astype(np.float32), 3)
 
 
-def _initial(ctx: Lowering, node: Node, input_index: int, direction: int) -> Tensor | None:
+def initial_state_data(node: Node, input_index: int, direction: int) -> np.ndarray:
+    """A constant initial state (input 5 or 6) of direction ``direction`` as (batch, hidden)."""
+    data = node.const_input(input_index)
+    assert data is not None
+    picked = data[:, direction] if int(node.attrs.get("layout", 0)) == 1 else data[direction]
+    return picked.astype(np.float32)
+
+
+def initial_state(ctx: Lowering, node: Node, input_index: int, direction: int) -> Tensor | None:
     """Direction ``direction``'s initial hidden (input 5) or cell (input 6) state as (batch, hidden);
     the input is (directions, batch, hidden), or (batch, directions, hidden) when ``layout`` is 1."""
     value = node.input(input_index)
@@ -109,50 +123,109 @@ def _initial(ctx: Lowering, node: Node, input_index: int, direction: int) -> Ten
     return tf.reshape(tf.slice(state, [direction, 0, 0], [1, batch, hidden]), [batch, hidden])
 
 
-def _step(tf: Any, x: Tensor, h: Tensor | None, c: Tensor | None, d: _Direction) -> tuple[Tensor, Tensor]:
-    """One LSTM step: the new (h, c). A missing h or c is the zero initial state."""
-    gates = tf.matmul(x, d.kernel) + d.bias
+def lstm_cell(
+    tf: Any,
+    z: Tensor,
+    h: Tensor | None,
+    c: Tensor | None,
+    recurrent: Any,
+    gates: tuple[int, int, int, int] = (0, 1, 2, 3),
+    peepholes: list[np.ndarray] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """One LSTM step from the input's gate pre-activations ``z`` (x times the kernel, plus both
+    biases): the new (h, c). A missing h or c is the zero initial state. ``gates`` gives where the
+    input, output, forget and cell gates lie in the columns (ONNX's order is the default)."""
     if h is not None:
-        gates = gates + tf.matmul(h, d.recurrent)
-    i, o, f, g = tf.split(gates, 4, axis=1)
-    if d.peepholes is not None and c is not None:
-        i, f = i + d.peepholes[0] * c, f + d.peepholes[2] * c
+        z = z + tf.matmul(h, recurrent)
+    parts = tf.split(z, 4, axis=1)
+    i, o, f, g = (parts[k] for k in gates)
+    if peepholes is not None and c is not None:
+        i, f = i + peepholes[0] * c, f + peepholes[2] * c
     cell = tf.math.sigmoid(i) * tf.math.tanh(g)
     if c is not None:
         cell = tf.math.sigmoid(f) * c + cell
-    if d.peepholes is not None:
-        o = o + d.peepholes[1] * cell
+    if peepholes is not None:
+        o = o + peepholes[1] * cell
     return tf.math.sigmoid(o) * tf.math.tanh(cell), cell
 
 
-def _lstm(ctx: Lowering, node: Node) -> list[Tensor]:
+def projected_steps(
+    tf: Any, x: Tensor, kernel: np.ndarray, bias: np.ndarray, steps: int, batch: int
+) -> list[Tensor]:
+    """x times the kernel plus the bias for every step at once (one FULLY_CONNECTED over
+    steps * batch rows), then cut into the steps' (batch, columns) slices."""
+    width, columns = int(x.shape[-1]), kernel.shape[1]
+    flat = tf.matmul(tf.reshape(x, [steps * batch, width]), kernel) + bias
+    return [tf.slice(flat, [t * batch, 0], [batch, columns]) for t in range(steps)]
+
+
+def unrolled_lstm(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> list[Tensor]:
+    """Y as (steps, directions, batch, hidden), Y_h and Y_c as (directions, batch, hidden), from
+    time-major ``x``: the input projection of all steps at once, then one cell per step."""
     tf = ctx.tf
-    source = node.inputs[0]
-    assert source is not None and source.shape is not None
-    batch_major = int(node.attrs.get("layout", 0)) == 1
-    x = tf.transpose(ctx.get(source), [1, 0, 2]) if batch_major else ctx.get(source)
-    steps, batch, width = (source.shape[1], source.shape[0], source.shape[2]) if batch_major else source.shape
-    inputs = [tf.reshape(tf.slice(x, [t, 0, 0], [1, batch, width]), [batch, width]) for t in range(steps)]
     sequences, finals_h, finals_c = [], [], []
     for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
-        d = _Direction(node, index)
-        h, c = _initial(ctx, node, 5, index), _initial(ctx, node, 6, index)
+        d = Direction(node, index)
+        projected = projected_steps(tf, x, d.kernel, d.bias, steps, batch)
+        recurrent = tf.constant(d.recurrent)
+        h, c = initial_state(ctx, node, 5, index), initial_state(ctx, node, 6, index)
         outputs: list[Tensor] = [None] * steps
         for t in reversed(range(steps)) if backwards else range(steps):
-            h, c = _step(tf, inputs[t], h, c, d)
+            h, c = lstm_cell(tf, projected[t], h, c, recurrent, peepholes=d.peepholes)
             outputs[t] = h
         sequences.append(tf.stack(outputs, axis=0))
         finals_h.append(h)
         finals_c.append(c)
-    y = tf.stack(sequences, axis=1)  # (steps, directions, batch, hidden)
-    y_h, y_c = tf.stack(finals_h, axis=0), tf.stack(finals_c, axis=0)  # (directions, batch, hidden)
-    if batch_major:
-        y = tf.transpose(y, [2, 0, 1, 3])
-        y_h, y_c = tf.transpose(y_h, [1, 0, 2]), tf.transpose(y_c, [1, 0, 2])
-    return [y, y_h, y_c][: len(node.outputs)]
+    return [tf.stack(sequences, axis=1), tf.stack(finals_h, axis=0), tf.stack(finals_c, axis=0)]
+
+
+def _gru_step(
+    tf: Any, zx: Tensor, h: Tensor | None, d: Direction, weights: Any, linear_before_reset: bool
+) -> Tensor:
+    """One GRU step (ONNX gate order update, reset, hidden) from the input's pre-activations ``zx``
+    (x times the kernel plus the input bias); a missing h is the zero state."""
+    xz, xr, xh = tf.split(zx, 3, axis=1)
+    rb = d.recurrent_bias
+    if h is None:
+        z, r = tf.math.sigmoid(xz + rb[0]), tf.math.sigmoid(xr + rb[1])
+        return (1.0 - z) * tf.math.tanh(xh + (r * rb[2] if linear_before_reset else rb[2]))
+    rz, rr = tf.split(tf.matmul(h, weights[0]) + d.recurrent_bias_zr, 2, axis=1)
+    z, r = tf.math.sigmoid(xz + rz), tf.math.sigmoid(xr + rr)
+    hh = (
+        r * (tf.matmul(h, weights[1]) + rb[2])
+        if linear_before_reset
+        else tf.matmul(r * h, weights[1]) + rb[2]
+    )
+    return (1.0 - z) * tf.math.tanh(xh + hh) + z * h
+
+
+def unrolled(ctx: Lowering, node: Node, x: Tensor, steps: int, batch: int) -> list[Tensor]:
+    """A GRU's or RNN's Y as (steps, directions, batch, hidden) and Y_h as (directions, batch,
+    hidden), from time-major ``x``: the input projection of all steps at once, then one cell per
+    step."""
+    tf = ctx.tf
+    gru = node.op is Op.GRU
+    linear = bool(node.attrs.get("linear_before_reset", 0))
+    sequences, finals = [], []
+    for index, backwards in enumerate(DIRECTIONS[node.attrs.get("direction", "forward")]):
+        d = Direction(node, index)
+        projected = projected_steps(tf, x, d.kernel, d.input_bias if gru else d.bias, steps, batch)
+        split = 2 * d.hidden
+        weights = (tf.constant(d.recurrent[:, :split]), tf.constant(d.recurrent[:, split:])) if gru else None
+        recurrent = None if gru else tf.constant(d.recurrent)
+        h = initial_state(ctx, node, 5, index)
+        outputs: list[Tensor] = [None] * steps
+        for t in reversed(range(steps)) if backwards else range(steps):
+            if gru:
+                h = _gru_step(tf, projected[t], h, d, weights, linear)
+            else:
+                h = tf.math.tanh(projected[t] if h is None else projected[t] + tf.matmul(h, recurrent))
+            outputs[t] = h
+        sequences.append(tf.stack(outputs, axis=0))
+        finals.append(h)
+    return [tf.stack(sequences, axis=1), tf.stack(finals, axis=0)]
 
 
 SEQUENCE_LOWERING: dict[Op, Callable[[Lowering, Node], list[Tensor]]] = {
     Op.LAYER_NORMALIZATION: _layer_norm,
-    Op.LSTM: _lstm,
 }

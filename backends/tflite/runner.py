@@ -64,7 +64,9 @@ class LiteRTRunner:
 
     def invoke_stored(self, stored: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One inference on inputs already in the model's stored layout and dtype, as a device app
-        calls it: set each input, invoke, get each output (stored layout)."""
+        calls it: reset the variable tensors (a fused integer LSTM's states start at their initial
+        value each call), set each input, invoke, get each output (stored layout)."""
+        self.interpreter.reset_all_variables()
         for port, array in zip(self.inputs, stored, strict=True):
             self.interpreter.set_tensor(port.index, array)
         self.interpreter.invoke()
@@ -76,7 +78,7 @@ def to_stored(port: Port, array: np.ndarray) -> np.ndarray:
     if port.quantized:
         info = np.iinfo(port.dtype)
         stored = np.clip(np.round(stored / port.scale) + port.zero_point, info.min, info.max)
-    return np.ascontiguousarray(stored.astype(port.dtype))
+    return np.asarray(stored.astype(port.dtype), order="C")  # keeps a scalar 0-d
 
 
 def from_stored(port: Port, array: np.ndarray) -> np.ndarray:

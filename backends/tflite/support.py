@@ -19,7 +19,8 @@ from typing import Any
 
 from edgec.backends import Unsupported
 from edgec.backends.tflite.lowering import LOWERING, tf_padding
-from edgec.backends.tflite.lowering_sequence import lstm_check
+from edgec.backends.tflite.lowering_recurrent import fusable
+from edgec.backends.tflite.lowering_sequence import recurrent_check
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
 from edgec.passes.layout import stored_shape
@@ -136,29 +137,40 @@ LOWERING_CHECKS: dict[Op, Callable[[Node], str | None]] = {
     Op.REDUCE_SUM: _constant_inputs(1),
     Op.CLIP: _constant_inputs(1, 2),
     Op.BATCH_NORMALIZATION: _constant_inputs(1, 2, 3, 4),
-    Op.LSTM: lstm_check,
+    Op.LSTM: recurrent_check,
+    Op.GRU: recurrent_check,
+    Op.RNN: recurrent_check,
 }
 
-# (op, precision) the lowering converts but refuses, with why. The LSTM lowering unrolls the steps
-# into FULLY_CONNECTED/LOGISTIC/TANH/MUL ops; at full-integer int8 every gate and cell state is an
-# int8 tensor of its own (TFLite's fused LSTM kernel, with its 16-bit cell state, is not what the
-# converter makes of plain TF ops), and on the quantization engine's ranges the outputs land at
-# cosine 0.95-0.98 on random inputs.
+# (op, precision) the lowering converts but refuses, with why. An LSTM TFLite's fused
+# UNIDIRECTIONAL_SEQUENCE_LSTM computes (``lowering_recurrent.fusable``) runs on its integer kernel
+# (int8 weights and activations, 16-bit cell state, the converter's own calibration of the gates);
+# an unrolled one would make every gate and cell state an int8 tensor of its own, and on the
+# quantization engine's ranges the outputs land at cosine 0.95-0.98 on random inputs.
 PRECISION_LIMITS: dict[tuple[Op, str], str] = {
     (Op.LSTM, "int8"): (
-        "the unrolled LSTM's int8 gates and cell states lose too much accuracy; build it at fp32, fp16 "
-        "or int8-dynamic (int8 weights, float activations) where the target offers them"
+        "an LSTM whose final cell state is an output, or whose initial states are computed (a "
+        "streaming model's), stays unrolled, and its int8 gates and cell states lose too much "
+        "accuracy; build it at fp32, fp16 or int8-dynamic (int8 weights, float activations) where the "
+        "target offers them"
     ),
 }
 
 
 def precision_problems(graph: Graph, precision: str) -> list[Unsupported]:
     """The nodes the lowering refuses at ``precision`` (``PRECISION_LIMITS``)."""
+    outputs = frozenset(v.name for v in graph.outputs)
     return [
         Unsupported(node.name, node.op.value, PRECISION_LIMITS[node.op, precision])
         for node in graph.nodes
-        if (node.op, precision) in PRECISION_LIMITS
+        if (node.op, precision) in PRECISION_LIMITS and not fusable(node, outputs, integer=True)
     ]
+
+
+def fused_recurrent(graph: Graph) -> bool:
+    """Whether an integer build of ``graph`` has a fused LSTM, which the converter calibrates."""
+    outputs = frozenset(v.name for v in graph.outputs)
+    return any(fusable(node, outputs, integer=True) for node in graph.nodes)
 
 
 def lowering_problems(graph: Graph) -> list[Unsupported]:
@@ -470,6 +482,9 @@ MICRO_OPS = frozenset(
         "TANH",
         "TRANSPOSE",
         "TRANSPOSE_CONV",
+        # TFLite Micro's kernels/unidirectional_sequence_lstm.cc: float, and int8 with a 16-bit
+        # cell state (the integer LSTM).
+        "UNIDIRECTIONAL_SEQUENCE_LSTM",
         "UNPACK",
     ]
 )
@@ -478,6 +493,7 @@ _MICRO_METHOD_EXCEPTIONS = {
     "PADV2": "AddPadV2",
     "SELECT_V2": "AddSelectV2",
     "SPLIT_V": "AddSplitV",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
 }
 
 

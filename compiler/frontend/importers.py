@@ -11,10 +11,12 @@ from collections.abc import Iterable
 
 import onnx
 
-from edgec.frontend import importers_math, importers_nn, importers_resize, importers_tensor
+from edgec.frontend import importers_control, importers_math, importers_nn, importers_resize, importers_tensor
 from edgec.frontend.importers_base import ImportFn, ImportState, NodeImport, Table
 
 TABLE: Table = {
+    **importers_control.TABLE,
+    "If": {7: lambda ctx: importers_control.if_(ctx, _import_branch)},
     **importers_math.TABLE,
     **importers_nn.TABLE,
     **importers_resize.TABLE,
@@ -30,6 +32,10 @@ def select(ctx: NodeImport) -> ImportFn:
     if not usable:
         raise ctx.unsupported(f"exists only from opset {min(forms)} on")
     return forms[max(usable)]
+
+
+def _import_branch(ctx: NodeImport, nodes: Iterable[onnx.NodeProto]) -> None:
+    import_nodes(ctx.state, nodes, ctx.opset)
 
 
 def import_nodes(state: ImportState, nodes: Iterable[onnx.NodeProto], opset: int) -> None:

@@ -1,4 +1,4 @@
-"""Importers for convolutions, pooling, normalization, Gemm/MatMul and LSTM.
+"""Importers for convolutions, pooling, normalization, Gemm/MatMul and recurrent layers (LSTM, GRU, RNN).
 
 Windowed ops always carry kernel_shape, strides, pads, dilations (and
 auto_pad NOTSET): ``auto_pad`` SAME_UPPER/SAME_LOWER/VALID is resolved into
@@ -143,13 +143,21 @@ def _check_channel_params(ctx: NodeImport, names: Sequence[str]) -> None:
             )
 
 
-def lstm(ctx: NodeImport) -> None:
-    """hidden_size and the per-direction default activations are made explicit."""
-    attrs = dict(ctx.attrs)
-    directions = 2 if attrs.get("direction", "forward") == "bidirectional" else 1
-    attrs.setdefault("activations", ["Sigmoid", "Tanh", "Tanh"] * directions)
-    attrs.setdefault("hidden_size", ctx.shape(2)[-1])
-    ctx.emit(Op.LSTM, ctx.inputs, attrs)
+# ONNX's default activations per direction of each recurrent layer.
+DEFAULT_ACTIVATIONS = {Op.LSTM: ["Sigmoid", "Tanh", "Tanh"], Op.GRU: ["Sigmoid", "Tanh"], Op.RNN: ["Tanh"]}
+
+
+def recurrent(op: Op) -> ImportFn:
+    """LSTM, GRU, RNN: hidden_size and the per-direction default activations are made explicit."""
+
+    def run(ctx: NodeImport) -> None:
+        attrs = dict(ctx.attrs)
+        directions = 2 if attrs.get("direction", "forward") == "bidirectional" else 1
+        attrs.setdefault("activations", DEFAULT_ACTIVATIONS[op] * directions)
+        attrs.setdefault("hidden_size", ctx.shape(2)[-1])
+        ctx.emit(op, ctx.inputs, attrs)
+
+    return run
 
 
 TABLE: Table = {
@@ -161,7 +169,9 @@ TABLE: Table = {
     "GlobalAveragePool": {7: simple(Op.GLOBAL_AVERAGE_POOL)},
     "GlobalMaxPool": {7: simple(Op.GLOBAL_MAX_POOL)},
     "LayerNormalization": {17: first_output(Op.LAYER_NORMALIZATION)},
-    "LSTM": {7: lstm},
+    "GRU": {7: recurrent(Op.GRU)},
+    "LSTM": {7: recurrent(Op.LSTM)},
+    "RNN": {7: recurrent(Op.RNN)},
     "MatMul": {7: simple(Op.MATMUL)},
     "MaxPool": {7: pool(Op.MAX_POOL)},
 }

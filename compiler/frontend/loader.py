@@ -10,7 +10,7 @@ inference until every shape is static -> layouts -> verify
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PureWindowsPath
 
 import numpy as np
@@ -123,11 +123,20 @@ def _describe(op: str, domain: str, names: list[str], opset: int) -> str:
     return f"{op} ({where}node{'s' if len(names) > 1 else ''} {listed}{more}, opset {opset})"
 
 
+def all_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    """The nodes of ``graph`` and, after each, those of its subgraphs (If branches)."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else attr.graphs:
+                yield from all_nodes(sub)
+
+
 def report_unsupported(model: onnx.ModelProto, file: str) -> None:
     """One UnsupportedOpError naming every unsupported op type, its nodes and opset."""
     versions = {o.domain: o.version for o in model.opset_import}
     found: dict[tuple[str, str], list[str]] = {}
-    for index, node in enumerate(model.graph.node):
+    for index, node in enumerate(all_nodes(model.graph)):
         if node.domain in _DEFAULT_DOMAINS and node.op_type in SUPPORTED_OPS:
             continue
         label = node.name or (node.output[0] if node.output else f"#{index}")
@@ -255,8 +264,10 @@ def _build(model: onnx.ModelProto, file: str, opset: int) -> Graph:
     for info in real_inputs(model):
         dtype, shape = types[info.name]
         graph.add_input(info.name, dtype, shape, Layout.NONE)
-    names = {n for node in model.graph.node for n in [*node.input, *node.output] if n}
-    used = {n for node in model.graph.node for n in node.input} | {o.name for o in model.graph.output}
+    nodes = list(all_nodes(model.graph))
+    names = {n for node in nodes for n in [*node.input, *node.output] if n}
+    used = {n for node in nodes for n in node.input} | {o.name for o in model.graph.output}
+    used |= {o.name for node in nodes for a in node.attribute if a.HasField("g") for o in a.g.output}
     state = ImportState(
         graph, file, types, names | set(graph.values), used, lambda: resolve_during_import(graph)
     )

@@ -165,9 +165,19 @@ def infer_types(model: onnx.ModelProto, file: str) -> dict[str, TensorType]:
         raise ShapeError(
             f"{file}: ONNX shape inference rejects the model with these input shapes: {detail}"
         ) from exc
-    # Inputs last: an output that is also an input (a graph without nodes) keeps the input's shape.
-    infos = [*inferred.graph.output, *inferred.graph.value_info, *inferred.graph.input]
+    infos = _value_infos(inferred.graph)
     return {info.name: _tensor_type(info) for info in infos if info.type.HasField("tensor_type")}
+
+
+def _value_infos(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    """The typed tensors of ``graph`` and of its subgraphs (If branches), outer ones first; inputs
+    last, so an output that is also an input (a graph without nodes) keeps the input's shape."""
+    infos = [*graph.output, *graph.value_info, *graph.input]
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else attr.graphs:
+                infos += [i for i in _value_infos(sub) if i.name not in {o.name for o in infos}]
+    return infos
 
 
 def fill_shapes(graph: Graph) -> int:
@@ -191,9 +201,11 @@ def fill_shapes(graph: Graph) -> int:
 def resolve_during_import(graph: Graph) -> None:
     """Fold what can be folded and infer shapes, without pruning constants later nodes need."""
     options = FoldConstantsOptions()
-    for node in list(graph.nodes):
-        fold_node(graph, node, options)
-    fill_shapes(graph)
+    filled = 1
+    while filled:
+        for node in list(graph.nodes):
+            fold_node(graph, node, options)
+        filled = fill_shapes(graph)
 
 
 def settle_shapes(graph: Graph, file: str) -> None:

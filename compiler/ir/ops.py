@@ -37,6 +37,7 @@ class Op(enum.Enum):
     GEMM = "Gemm"
     GLOBAL_AVERAGE_POOL = "GlobalAveragePool"
     GLOBAL_MAX_POOL = "GlobalMaxPool"
+    GRU = "GRU"
     HARD_SIGMOID = "HardSigmoid"
     HARD_SWISH = "HardSwish"
     IDENTITY = "Identity"
@@ -62,6 +63,7 @@ class Op(enum.Enum):
     RELU = "Relu"
     RESHAPE = "Reshape"
     RESIZE = "Resize"
+    RNN = "RNN"
     SHAPE = "Shape"
     SIGMOID = "Sigmoid"
     SILU = "SiLU"
@@ -116,3 +118,7 @@ FUSABLE_ACTIVATIONS: dict[Op, tuple[str, ...]] = {
 }
 
 BY_NAME: dict[str, Op] = {op.value: op for op in Op}
+
+# Recurrent layers: input 0 the sequence, 1-3 the weights, recurrences and biases, 4 sequence_lens,
+# 5 the initial hidden state (LSTM: 6 the initial cell state, 7 the peepholes).
+RECURRENT = frozenset({Op.LSTM, Op.GRU, Op.RNN})

@@ -4,6 +4,7 @@ from edgec.compression import ternary  # noqa: F401  (the experimental ternary p
 from edgec.passes import (  # noqa: F401  (importing a pass module registers its pass)
     cleanup,
     cluster_weights,
+    conv1d_to_2d,
     equalize,
     fold_constants,
     fuse_pad,

@@ -35,6 +35,7 @@ from edgec.quantization.holdout import Split, split_calibration
 from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.preprocess import Preprocess, parse_preprocess
 from edgec.quantization.scheme import QuantScheme
+from edgec.quantization.streams import carry_state
 from edgec.targets import Target
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def quantize_for_build(
     ``data``: the datasets ``load_datasets`` gives (loaded here when None).
     """
     data = data or load_datasets(graph, options)
-    calibration, validation = data.calibration, data.validation
+    calibration, validation = carry_state(graph, data.calibration), data.validation
     scheme = backend_scheme(backend, target)
     reconstruct, bias_correction = options.resolved_rounding(scheme)
     config = CalibrationConfig(

@@ -60,7 +60,7 @@ class Dataset:
         return len(next(iter(self.arrays.values()))) if self.arrays else 0
 
     def sample(self, index: int) -> Feeds:
-        return {name: stack[index] for name, stack in self.arrays.items()}
+        return {name: np.asarray(stack[index]) for name, stack in self.arrays.items()}  # a scalar stays 0-d
 
     def samples(self) -> Iterator[Feeds]:
         return (self.sample(i) for i in range(len(self)))

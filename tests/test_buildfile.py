@@ -26,7 +26,7 @@ def test_paths_are_relative_to_the_build_file_and_flags_map(tmp_path, monkeypatc
     assert main(["build", "-f", str(project / "edgec.toml"), "--json", "-j", "1"]) == 0
     (cell,) = json.loads(capsys.readouterr().out)["cells"]
     assert cell["bundle"] == str(project / "dist" / "m-jetson-nano")
-    assert cell["accuracy"]["sample_source"] == "s.npz" and cell["accuracy"]["samples"] == 3
+    assert cell["accuracy"]["judged"]["source"] == "s.npz" and cell["accuracy"]["samples"] == 3
 
 
 def test_model_on_the_command_line_and_a_build_file_is_refused(tmp_path, capsys):

@@ -182,7 +182,7 @@ def test_keyword_lstm_runs_fully_integer_with_a_16_bit_cell_state(tmp_path, targ
             quantization=QuantizationOptions(calibration_data=_npz(tmp_path / "cal.npz", 1, 32, (1, 49, 10))),
         )
     )
-    assert result.report["accuracy"]["sample_source"] == "check.npz"
+    assert result.report["accuracy"]["judged"]["source"] == "check.npz"
     assert min(o["cosine"] for o in result.report["accuracy"]["outputs"].values()) >= 0.99
     model = read_model((tmp_path / "out" / "model.tflite").read_bytes())
     (lstm,) = [op for op in model.ops if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"]

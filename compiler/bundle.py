@@ -119,7 +119,8 @@ def check_output(out_dir: Path, force: bool, protected: Sequence[Path] = ()) -> 
 def staging(out_dir: Path, force: bool, protected: Sequence[Path] = ()) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``out_dir`` when the block succeeds."""
     check_output(out_dir, force, protected)
-    parent = out_dir.resolve().parent
+    final = out_dir.resolve()  # a symlink's target: the directory that holds the bundle
+    parent = final.parent
     created = _missing_ancestors(parent)
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -127,13 +128,13 @@ def staging(out_dir: Path, force: bool, protected: Sequence[Path] = ()) -> Itera
         raise OutputExistsError(f"cannot create output '{out_dir}': {exc.strerror or exc}") from exc
     done = False
     try:
-        with _output_lock(parent, out_dir):
-            remove_stale(parent, out_dir.name)
-            tmp = _make_staging(parent, out_dir)
+        with _output_lock(parent, final):
+            remove_stale(parent, final.name)
+            tmp = _make_staging(parent, final)
             try:
                 yield tmp
                 os.chmod(tmp, 0o755)
-                _replace(tmp, parent / out_dir.name, force, protected)
+                _replace(tmp, final, force, protected)
                 done = True
             finally:
                 if tmp.exists():

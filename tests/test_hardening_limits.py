@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from hardening_helpers import assert_clean, relu_model, run_cli, save_model, tensor
 from onnx import TensorProto, helper
@@ -58,7 +59,16 @@ def test_an_expand_to_1e5_by_1e5_is_refused_naming_the_tensor(tmp_path, capsys, 
         tmp_path / "e.onnx", [node], [tensor("x", [1, 1])], [tensor("wide", ["a", "b"])], [shape]
     )
     code, err = run_cli(capsys, *BUILD, str(model), "-o", str(tmp_path / "o"))
-    assert_clean(code, err, 5, "e.onnx", "tensor 'wide'", "Expand node 'blow_up'", "37.3 GiB")
+    assert_clean(code, err, 5, "e.onnx", "Expand node 'blow_up'", "37.3 GiB")
+
+
+def test_an_intermediate_tensor_too_big_for_memory_is_refused_naming_it(tmp_path, capsys, eight_gib):
+    row = helper.make_tensor("row", TensorProto.FLOAT, [1, 100000], np.ones(100000, np.float32))
+    node = helper.make_node("MatMul", ["column", "row"], ["outer"], name="outer_product")
+    inputs, outputs = [tensor("column", [100000, 1])], [tensor("outer", ["a", "b"])]
+    model = save_model(tmp_path / "mm.onnx", [node], inputs, outputs, [row])
+    code, err = run_cli(capsys, *BUILD, str(model), "-o", str(tmp_path / "o"))
+    assert_clean(code, err, 5, "mm.onnx", "tensor 'outer'", "MatMul node 'outer_product'", "37.3 GiB")
 
 
 def test_an_initializer_too_big_for_memory_is_refused_before_reading_it(tmp_path, capsys, eight_gib):
@@ -88,3 +98,16 @@ def test_a_model_that_is_not_a_regular_file_is_refused_before_reading(tmp_path, 
         path.symlink_to("/dev/zero")  # reading it would never end
     code, err = run_cli(capsys, *BUILD, str(path), "-o", str(tmp_path / "o"))
     assert_clean(code, err, 3, str(path), "not a regular file")
+
+
+def test_a_constant_of_shape_asking_for_too_much_is_refused_before_shape_inference(
+    tmp_path, capsys, eight_gib
+):
+    shape = helper.make_tensor("dims", TensorProto.INT64, [1], [747324309508])  # found by the fuzz test
+    nodes = [
+        helper.make_node("ConstantOfShape", ["dims"], ["zeros"], name="fill"),
+        helper.make_node("Add", ["x", "zeros"], ["y"], name="add"),
+    ]
+    model = save_model(tmp_path / "c.onnx", nodes, [tensor("x", [1])], [tensor("y", ["n"])], [shape])
+    code, err = run_cli(capsys, *BUILD, str(model), "-o", str(tmp_path / "o"))
+    assert_clean(code, err, 5, "c.onnx", "ConstantOfShape node 'fill'")

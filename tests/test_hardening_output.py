@@ -86,15 +86,34 @@ def test_a_build_while_another_holds_the_output_exits_8(tmp_path, capsys):
     assert not out.exists()
 
 
+SYNCED = (
+    "import os, sys, time\n"
+    "from pathlib import Path\n"
+    "from edgec import pipeline\n"
+    "real, sync = pipeline._compile, Path(sys.argv.pop(1))\n"
+    "def synced(options, plan):\n"  # both builds have passed their checks before either compiles
+    "    (sync / str(os.getpid())).touch()\n"
+    "    while len(list(sync.iterdir())) < 2:\n"
+    "        time.sleep(0.05)\n"
+    "    return real(options, plan)\n"
+    "pipeline._compile = synced\n"
+    "from edgec.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
 def test_two_concurrent_builds_to_one_output_one_wins_one_exits_8(tmp_path):
-    model = relu_model(tmp_path / "m.onnx")
-    argv = [sys.executable, "-m", "edgec", *BUILD, str(model), "-o", "out"]
-    runs = [subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    work, sync = tmp_path / "work", tmp_path / "sync"
+    work.mkdir()
+    sync.mkdir()
+    model = relu_model(work / "m.onnx")
+    argv = [sys.executable, "-c", SYNCED, str(sync), *BUILD, str(model), "-o", "out"]
+    runs = [subprocess.Popen(argv, cwd=work, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(run.wait(timeout=300), run.stderr.read()) for run in runs if run.stderr is not None]
     assert sorted(code for code, _ in results) == [0, 8], results
     loser = next(err for code, err in results if code == 8)
     assert "Traceback" not in loser and loser.startswith("edgec: error: ")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "out"]
+    assert sorted(p.name for p in work.iterdir()) == ["m.onnx", "out"]
 
 
 def _dead_pid() -> int:

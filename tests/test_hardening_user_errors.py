@@ -109,7 +109,10 @@ def test_tflite_targets_without_the_tflite_extra_exit_6_with_the_install_command
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(BLOCKER)
     model = conv_model(tmp_path / "m.onnx")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]),
+    }
     done = edgec_subprocess("build", str(model), "-t", target, "-o", "out", cwd=tmp_path, env=env)
     assert done.returncode == 6, done.stderr
     assert "Traceback" not in done.stderr

@@ -9,6 +9,8 @@ inference until every shape is static -> layouts -> verify
 
 from __future__ import annotations
 
+import contextlib
+import math
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PureWindowsPath
@@ -32,7 +34,7 @@ from edgec.frontend.shapes import (
 )
 from edgec.ir.graph import Graph, Layout
 from edgec.ir.verify import verify
-from edgec.limits import tensor_budget, too_big
+from edgec.limits import element_count, tensor_budget, too_big
 from edgec.passes import manager
 
 MIN_OPSET, MAX_OPSET = 7, 21
@@ -239,6 +241,58 @@ def check_sizes(model: onnx.ModelProto, file: str, types: Mapping[str, TensorTyp
         )
 
 
+# Ops whose output size a small constant input sets (input index): ONNX's shape inference, which
+# propagates constant data, would materialize an output as large as that constant asks for.
+_SIZE_INPUTS = {"ConstantOfShape": 0, "Expand": 1, "Tile": 1}
+
+
+def _small_constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Initializers and Constant node values of at most 64 elements, by name (unreadable ones skipped)."""
+    tensors = list(model.graph.initializer)
+    names = [t.name for t in tensors]
+    for node in model.graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+        if node.op_type == "Constant" and value is not None and node.output:
+            tensors.append(value)
+            names.append(node.output[0])
+    found = {}
+    for name, tensor in zip(names, tensors, strict=True):
+        if element_count(tensor.dims) <= 64 and not uses_external_data(tensor):
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                found[name] = numpy_helper.to_array(tensor)
+    return found
+
+
+def _requested_elements(node: onnx.NodeProto, constants: Mapping[str, np.ndarray]) -> int | None:
+    """How many elements ``node`` would make according to its constant size inputs, where known."""
+    if node.op_type == "Range" and len(node.input) == 3:
+        start, limit, delta = (constants.get(name) for name in node.input)
+        if any(a is None or a.size != 1 for a in (start, limit, delta)) or float(delta.item()) == 0:
+            return None
+        span = (float(limit.item()) - float(start.item())) / float(delta.item())
+        return int(min(max(math.ceil(span), 0), 2**63)) if math.isfinite(span) else None
+    index = _SIZE_INPUTS.get(node.op_type)
+    dims = constants.get(node.input[index]) if index is not None and len(node.input) > index else None
+    if dims is None or dims.ndim != 1 or not np.issubdtype(dims.dtype, np.integer):
+        return None
+    return element_count([max(int(d), 0) for d in dims])
+
+
+def check_constant_sizes(model: onnx.ModelProto, file: str) -> None:
+    """Refuse, before shape inference, a node whose constant inputs ask for more elements than memory
+    holds (ConstantOfShape, Expand, Tile, Range): exit 5 naming the node."""
+    constants = _small_constants(model)
+    budget = tensor_budget()
+    for node in model.graph.node:
+        count = _requested_elements(node, constants)
+        reason = too_big([count], np.float32, budget) if count is not None else None
+        if reason is not None:
+            label = node.name or (node.output[0] if node.output else "#")
+            raise ShapeError(
+                f"{file}: {node.op_type} node '{label}' asks for an output of {reason}. Fix the model."
+            )
+
+
 def _initializer(tensor: onnx.TensorProto, file: str, budget: int) -> np.ndarray:
     """The initializer's data; ModelError (exit 3) when it is too big or inconsistent."""
     dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type) if tensor.data_type in _DTYPES else None
@@ -255,6 +309,7 @@ def _initializer(tensor: onnx.TensorProto, file: str, budget: int) -> np.ndarray
 
 
 def _build(model: onnx.ModelProto, file: str, opset: int) -> Graph:
+    check_constant_sizes(model, file)
     types = infer_types(model, file)
     check_sizes(model, file, types)
     graph = Graph(model.graph.name or Path(file).stem)

@@ -17,7 +17,9 @@ producers' weight rows, and every node on the way is rewritten: producers
 lose weight rows and biases, depthwise convs and BatchNorms their
 per-channel parameters, consumers the weight columns of the removed
 channels. With ``reconstruct`` the consumers are refitted on calibration
-data to reproduce their original outputs from the channels that remain.
+data to reproduce their original outputs from the channels that remain
+(ridge least squares, the damping and whether to refit at all chosen per
+layer on held-out calibration samples: edgec.compression.reconstruction).
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ class PruneChannelsOptions:
     calibration: str = field(default="", metadata={"help": ".npz of inputs by name (default: random inputs)"})
     samples: int = field(default=8, metadata={"help": "calibration samples used"})
     seed: int = field(default=0, metadata={"help": "seed of random calibration inputs"})
+    reserve: int = field(
+        default=0,
+        metadata={"help": "every Nth calibration sample is left for the build to judge on (0: none)"},
+    )
 
 
 class ChannelSpaces:
@@ -308,7 +314,7 @@ def prune_channels(graph: Graph, options: PruneChannelsOptions) -> int:
     reference = copy.deepcopy(graph) if options.reconstruct else None
     sinks = rewrite(graph, spaces, kept)
     if reference is not None:
-        feeds = calibration_feeds(graph, options.calibration, options.samples, options.seed)
+        feeds = calibration_feeds(graph, options.calibration, options.samples, options.seed, options.reserve)
         reconstruct(graph, reference, feeds, sinks)
     graph.prune_unused_constants()
     return len(kept)

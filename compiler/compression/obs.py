@@ -7,10 +7,12 @@ done, weighted by the inverse of the input Hessian ``H = X^T X`` (through the
 upper Cholesky factor ``U`` of ``H^-1``; Frantar et al., "SparseGPT", 2023,
 and "GPTQ", 2022). Weights are [groups, rows, cols] and Hessians [groups,
 cols, cols] (a depthwise Conv is one small problem per channel, solved in one
-batch). Pruning picks, per block of columns, the weights of least saliency
-``w^2 / U_ii^2`` over the whole layer; clustering snaps each weight to the
-nearest value of its row's (or the layer's) codebook, and the codebooks are
-then refitted by least squares on the same Hessian.
+batch). Pruning picks, per block of ``MASK_BLOCK`` columns, the weights of
+least saliency ``w^2 / U_ii^2`` over the whole layer (SparseGPT's adaptive
+mask selection, with blocks small enough for layers of a few hundred
+inputs); clustering snaps each weight to the nearest value of its row's (or
+the layer's) codebook, and the codebooks are then refitted by least squares
+on the same Hessian.
 
 This module is numpy only and knows nothing of graphs: edgec.compression.sequential
 feeds it each layer's Hessian from the already-compressed model's inputs.
@@ -20,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-BLOCK = 128
+BLOCK = 128  # columns per lazy update
+MASK_BLOCK = 16  # columns per pruning decision: small, so that later decisions see earlier updates
 
 
 def damped(hessian: np.ndarray, damping: float) -> np.ndarray:
@@ -38,13 +41,13 @@ def inverse_upper(hessian: np.ndarray, damping: float) -> np.ndarray:
     return np.linalg.cholesky(np.linalg.inv(damped(hessian, damping))).transpose(0, 2, 1)
 
 
-def _sweep(w: np.ndarray, upper: np.ndarray, choose: object) -> np.ndarray:
+def _sweep(w: np.ndarray, upper: np.ndarray, choose: object, block: int = BLOCK) -> np.ndarray:
     """The OBS sweep: ``choose(start, stop, block weights) -> decide(i, column) -> new column``."""
     w = w.astype(np.float64).copy()
     q = np.zeros_like(w)
     cols = w.shape[2]
-    for start in range(0, cols, BLOCK):
-        stop = min(start + BLOCK, cols)
+    for start in range(0, cols, block):
+        stop = min(start + block, cols)
         decide = choose(start, stop, w[:, :, start:stop])  # type: ignore[operator]
         errors = np.zeros((w.shape[0], w.shape[1], stop - start))
         for i in range(start, stop):
@@ -75,7 +78,7 @@ def sparsegpt(
             pruned = pruned.reshape(saliency.shape)
         return lambda i, column: np.where(pruned[:, :, i - start], 0.0, column)
 
-    return _sweep(w, upper, choose)
+    return _sweep(w, upper, choose, MASK_BLOCK)
 
 
 def nearest(values: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
@@ -104,23 +107,33 @@ def gptq_assign(w: np.ndarray, upper: np.ndarray, codebooks: np.ndarray, keep: n
     return labels
 
 
+def _sorted_nearest(values: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
+    """``nearest`` for codebooks sorted along their last axis [rows, K], values [rows, n]."""
+    middles = (codebooks[:, 1:] + codebooks[:, :-1]) / 2
+    labels = np.zeros(values.shape, dtype=np.int64)
+    for k in range(middles.shape[1]):
+        labels += values > middles[:, k : k + 1]
+    return labels
+
+
 def kmeans_rows(values: np.ndarray, weights: np.ndarray, keep: np.ndarray, clusters: int) -> np.ndarray:
     """Weighted 1-D k-means per row of ``values`` [rows, n] over its kept entries: codebooks [rows, K].
 
     Centroids start evenly spaced over each row's range (Deep Compression's
-    linear initialisation); a row with fewer kept values repeats them.
+    linear initialisation) and stay sorted.
     """
-    big = np.where(keep, values, np.nan)
-    low, high = np.nanmin(big, axis=1, initial=np.inf), np.nanmax(big, axis=1, initial=-np.inf)
+    rows = values.shape[0]
+    low = np.min(np.where(keep, values, np.inf), axis=1)
+    high = np.max(np.where(keep, values, -np.inf), axis=1)
     low, high = np.where(np.isfinite(low), low, 0.0), np.where(np.isfinite(high), high, 0.0)
     codebooks = low[:, None] + (high - low)[:, None] * np.linspace(0, 1, clusters)[None, :]
-    mass = weights * keep
+    mass = (weights * keep).ravel()
+    offsets = (np.arange(rows) * clusters)[:, None]
     for _ in range(25):
-        labels = nearest(values, codebooks)
-        onehot = labels[:, :, None] == np.arange(clusters)
-        counts = np.einsum("rn,rnk->rk", mass, onehot)
-        sums = np.einsum("rn,rnk->rk", mass * values, onehot)
-        updated = np.where(counts > 0, sums / np.maximum(counts, 1e-300), codebooks)
+        index = (_sorted_nearest(values, codebooks) + offsets).ravel()
+        counts = np.bincount(index, mass, rows * clusters).reshape(rows, clusters)
+        sums = np.bincount(index, mass * values.ravel(), rows * clusters).reshape(rows, clusters)
+        updated = np.sort(np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), codebooks), axis=1)
         if np.allclose(updated, codebooks, rtol=0, atol=1e-12):
             break
         codebooks = updated
@@ -143,8 +156,10 @@ def refit_codebooks(
         for start in range(0, w.shape[1], 64):
             rows = slice(start, start + 64)
             onehot = (labels[g, rows, :, None] == np.arange(clusters)).astype(np.float64)  # [r, n, K]
-            h_onehot = np.einsum("nm,rmk->rnk", hessian[g], onehot)
-            a = np.einsum("rnk,rnl->rkl", onehot, h_onehot)
+            count = onehot.shape[0]
+            flat = onehot.transpose(1, 0, 2).reshape(onehot.shape[1], -1)  # [n, r * K]: one BLAS product
+            h_onehot = (hessian[g] @ flat).reshape(-1, count, clusters).transpose(1, 0, 2)
+            a = onehot.transpose(0, 2, 1) @ h_onehot
             b = np.einsum("rnk,rn->rk", h_onehot, w[g, rows])
             if shared:
                 gram[0, 0] += a.sum(axis=0)
@@ -185,7 +200,7 @@ def cluster_obs(
         else (codebooks.reshape(groups, rows, clusters))
     )
     if upper is None:
-        labels = nearest(w, codebooks)
+        labels = _sorted_nearest(w.reshape(-1, cols), codebooks.reshape(-1, clusters)).reshape(w.shape)
         value = np.take_along_axis(codebooks, labels, axis=-1)
         return np.where(keep, value, 0.0)
     for _ in range(2):

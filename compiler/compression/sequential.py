@@ -11,11 +11,11 @@ per layer:
 
 - ``plain``: the data-free method (magnitude pruning, nearest centroid), the
   weights and bias otherwise unchanged (the rollback);
-- ``obs d``: the second-order method (edgec.compression.obs) on ``H``
-  damped by ``d`` times its mean diagonal, bias refitted;
-- ``refit+obs d``: first a ridge least-squares refit of the layer towards
-  the reference's outputs (damping ``d``, pulled towards the current
-  weights), then the second-order method.
+- ``refit+obs d``: a ridge least-squares refit of the layer towards the
+  reference's outputs (``H`` damped by ``d`` times its mean diagonal,
+  pulled towards the current weights: a large ``d`` keeps them), then the
+  second-order method (edgec.compression.obs) on the same damped ``H``,
+  and the bias refitted; without ``refit``, ``obs d`` skips the first step.
 
 The candidate with the smallest output error on the held-out samples wins,
 so a refit that fits the calibration samples but not the held-out ones is
@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from onnx.utils import Extractor
 
 from edgec.compression.layers import (
     bias_vector,
@@ -83,8 +84,11 @@ def split(feeds: Sequence[Feeds], every: int = HELD_EVERY) -> tuple[list[Feeds],
 def _patches(graph: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed: int) -> np.ndarray:
     """The layer's im2col input [groups, positions, cols] on ``feeds``, ``budget`` positions sampled."""
     name = node.inputs[0].name
-    is_input = name in {value.name for value in graph.inputs}
-    sess = None if is_input else session(to_onnx(graph, extra_outputs=(name,)), threads=1)
+    inputs = [value.name for value in graph.inputs]
+    sess = None
+    if name not in inputs:  # the model cut at the layer's input: ONNX Runtime runs every node it is given
+        model = Extractor(to_onnx(graph, extra_outputs=(name,))).extract_model(inputs, [name])
+        sess = session(model, threads=1)
     rng = np.random.default_rng(seed)
     per_feed = max(1, -(-budget // max(len(feeds), 1)))
     chunks = []
@@ -160,9 +164,7 @@ def compress_layer(
     for damping in settings.dampings:
         h = damped(hessian, damping)
         upper = inverse_upper(hessian, damping)
-        starts = {"obs": start}
-        if settings.refit:
-            starts["refit+obs"] = _refit(problem, hessian, h, mean, start)
+        starts = {"refit+obs": _refit(problem, hessian, h, mean, start)} if settings.refit else {"obs": start}
         for label, weights in starts.items():
             w = compressor(node, weights, h, upper)
             bias = problem.bias(w, mean, fallback)

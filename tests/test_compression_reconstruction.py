@@ -1,4 +1,4 @@
-"""Reconstruction: refit of pruned layers against the uncompressed graph's outputs, chosen on held-out samples."""
+"""Reconstruction: pruned layers refitted to the uncompressed graph's outputs, chosen on held-out samples."""
 
 from __future__ import annotations
 

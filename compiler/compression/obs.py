@@ -160,7 +160,7 @@ def refit_codebooks(
             flat = onehot.transpose(1, 0, 2).reshape(onehot.shape[1], -1)  # [n, r * K]: one BLAS product
             h_onehot = (hessian[g] @ flat).reshape(-1, count, clusters).transpose(1, 0, 2)
             a = onehot.transpose(0, 2, 1) @ h_onehot
-            b = np.einsum("rnk,rn->rk", h_onehot, w[g, rows])
+            b = (h_onehot.transpose(0, 2, 1) @ w[g, rows][:, :, None])[:, :, 0]
             if shared:
                 gram[0, 0] += a.sum(axis=0)
                 right[0, 0] += b.sum(axis=0)

@@ -112,7 +112,7 @@ class _Problem:
         """(H, input mean): centred when the bias is refitted."""
         mean = self.x.mean(axis=1) if self.with_bias else np.zeros(self.x.shape[::2])
         centred = self.x - mean[:, None, :]
-        return np.einsum("gni,gnj->gij", centred, centred), mean
+        return centred.transpose(0, 2, 1) @ centred, mean
 
     def bias(self, w: np.ndarray, mean: np.ndarray, fallback: np.ndarray | None) -> np.ndarray | None:
         if not self.with_bias:
@@ -143,9 +143,9 @@ def _refit(
     g, rows, _ = start.shape
     y = problem.y - (problem.y.mean(axis=0) if problem.with_bias else 0.0)
     x = problem.x - mean[:, None, :]
-    ridge = h - hessian  # the damping on the diagonal
+    ridge = np.einsum("gii->gi", h - hessian)  # the damping: a diagonal
     right = np.stack([x[i].T @ y[:, i * rows : (i + 1) * rows] for i in range(g)])
-    right += np.einsum("gij,grj->gir", ridge, start)
+    right += ridge[:, :, None] * start.transpose(0, 2, 1)
     return np.linalg.solve(h, right).transpose(0, 2, 1)
 
 

@@ -286,23 +286,27 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
     reference = np.array([o["logits"].argmax() for o in run_all(base, validation)])
     data = {"calibration": str(calibration_path), "samples": options.calibration}
     rebuilt = {"reconstruct": True, **data}
+    cluster, prune, channels = (
+        "cluster 16 (bar 93 %)",
+        "prune 0.5 (bar 90 %)",
+        "prune-channels 0.2 (bar 80 %)",
+    )
+    channel = {"clusters": 16, "codebook": "channel"}
     settings: list[tuple[str, str, list[tuple[str, dict]]]] = [
-        ("cluster 16 (bar 93 %)", "nearest centroid, layer codebooks", [("cluster", {"clusters": 16})]),
-        ("", "nearest centroid, channel codebooks", [("cluster", {"clusters": 16, "codebook": "channel"})]),
-        (
-            "",
-            "GPTQ-style, channel codebooks",
-            [("cluster", {"clusters": 16, "codebook": "channel", **rebuilt})],
-        ),
-        ("prune 0.5 (bar 90 %)", "magnitude, per layer", [("prune", {"sparsity": 0.5})]),
-        ("", "SparseGPT in layer order", [("prune", {"sparsity": 0.5, **rebuilt})]),
-        ("prune-channels 0.2 (bar 80 %)", "no refit", [("prune-channels", {"ratio": 0.2})]),
-        ("", "held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
+        (cluster, "nearest centroid, layer codebooks", [("cluster", {"clusters": 16})]),
+        (cluster, "nearest centroid, channel codebooks", [("cluster", channel)]),
+        (cluster, "GPTQ-style, channel codebooks", [("cluster", {**channel, **rebuilt})]),
+        (prune, "magnitude, per layer", [("prune", {"sparsity": 0.5})]),
+        (prune, "SparseGPT in layer order", [("prune", {"sparsity": 0.5, **rebuilt})]),
+        (channels, "no refit", [("prune-channels", {"ratio": 0.2})]),
+        (channels, "held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
     ]
+    settings = [s for s in settings if not options.group or s[0].split()[0] in options.group]
     print(
         f"\n== EfficientNet-Lite0: top-1 agreement with fp32 on {options.validation} crops of photos the "
         f"calibration ({options.calibration} crops) never saw, 95 % Wilson intervals =="
     )
+    shown = ""
     for setting, method, specs in settings:
         graph = copy.deepcopy(base)
         start = time.perf_counter()
@@ -311,8 +315,9 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         got = np.array([o["logits"].argmax() for o in run_all(graph, validation)])
         ratio = storage_report(graph)["ratio"]
         sparsity = 1 - layer_density(graph)
+        label, shown = ("" if setting == shown else setting), setting
         print(
-            f"  {setting:<30} {method:<38} {_share(int(np.sum(got == reference)), len(reference))}  "
+            f"  {label:<30} {method:<38} {_share(int(np.sum(got == reference)), len(reference))}  "
             f"storage {ratio:.1f}x, sparsity {sparsity:.3f}, {seconds:.0f} s",
             flush=True,
         )
@@ -323,14 +328,22 @@ def main() -> None:
     parser.add_argument("--skip-efficientnet", action="store_true")
     parser.add_argument("--skip-tflite", action="store_true", help="ONNX Runtime numbers only")
     parser.add_argument("--skip-table", action="store_true", help="only the held-out bars")
+    parser.add_argument("--skip-digits", action="store_true")
+    parser.add_argument(
+        "--group",
+        action="append",
+        choices=("cluster", "prune", "prune-channels"),
+        help="EfficientNet settings",
+    )
     parser.add_argument("--calibration", type=int, default=32, help="EfficientNet calibration crops")
     parser.add_argument("--validation", type=int, default=128, help="EfficientNet validation crops")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        bench_digits_bars(Path(tmp))
+        if not options.skip_digits:
+            bench_digits_bars(Path(tmp))
         if not options.skip_efficientnet:
             bench_efficientnet_bars(options, Path(tmp))
-        if not options.skip_table:
+        if not options.skip_table and not options.skip_digits:
             bench_digits(Path(tmp), options)
 
 

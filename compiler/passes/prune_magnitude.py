@@ -170,27 +170,30 @@ def step_order(curves: dict[str, dict[float, float]], sizes: dict[str, int]) -> 
         allocations.append(dict(chosen))
 
 
-def choose_sparsities(graph: Graph, feeds: Sequence[Feeds], options: PruneOptions) -> dict[str, float]:
-    """Sensitivity mode: the sparsest allocation of ``step_order`` whose pruned model (reconstructed
-    when asked) stays within the budget on the held-out calibration samples, by bisection; top-1/top-5
-    budgets must hold for the 95 % upper bound of the disagreement (few samples choose)."""
-    fit, held = split(feeds)
-    budgets = parse_budgets(options.budget)
-    curves = sensitivity_scan(graph, fit, options.sparsity)
+def allocation_fits(
+    graph: Graph, allocation: dict[str, float], feeds: Sequence[Feeds], options: PruneOptions
+) -> bool:
+    """Whether ``graph`` pruned to ``allocation`` stays within the budget on the samples no refit saw:
+    the held-out share of ``feeds`` with ``reconstruct``, else all of them. Top-1/top-5 budgets must hold
+    for the 95 % upper bound of the disagreement (a budget of P points needs some 300 / P samples)."""
+    held = split(feeds)[1] if options.reconstruct else list(feeds)
+    trial = copy.deepcopy(graph)
+    apply(trial, allocation, feeds, options)
+    return within(parse_budgets(options.budget), run_all(graph, held), run_all(trial, held), confident=True)
+
+
+def search(graph: Graph, feeds: Sequence[Feeds], options: PruneOptions) -> tuple[list[dict[str, float]], int]:
+    """Sensitivity mode: the allocations of ``step_order`` (scanned on the fitting share of ``feeds``) and
+    the index of the sparsest that ``allocation_fits``, by bisection."""
+    curves = sensitivity_scan(graph, split(feeds)[0], options.sparsity)
     sizes = {node.name: node.const_input(1).size for node in weighted_layers(graph)}
     allocations = step_order(curves, sizes)
-    reference = run_all(graph, held)
-
-    def fits(index: int) -> bool:
-        trial = copy.deepcopy(graph)
-        apply(trial, allocations[index], feeds, options)
-        return within(budgets, reference, run_all(trial, held), confident=True)
-
     low, high = 0, len(allocations) - 1
     while low < high:
         middle = (low + high + 1) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle - 1)
-    return allocations[low]
+        fits = allocation_fits(graph, allocations[middle], feeds, options)
+        low, high = (middle, high) if fits else (low, middle - 1)
+    return allocations, low
 
 
 def _check(options: PruneOptions) -> None:
@@ -224,6 +227,7 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
     elif options.mode == "2of4":
         sparsities = {node.name: 0.5 for node in layers if has_2of4_shape(node)}
     else:
-        sparsities = choose_sparsities(graph, feeds, options)
+        allocations, index = search(graph, feeds, options)
+        sparsities = allocations[index]
     apply(graph, sparsities, feeds, options)
     return sum(1 for sparsity in sparsities.values() if sparsity > 0)

@@ -76,21 +76,18 @@ def test_per_channel_codebooks_are_counted_value_by_value():
     assert stages["huffman"] > 64 * 16 * 4 + 64 * 2
 
 
-def test_deep_compression_on_digits_is_10x_smaller_within_one_point(tmp_path):
+def test_deep_compression_on_digits_is_20x_smaller_within_one_point_on_the_test_split(tmp_path):
     digits = digits_cnn()
-    calibration = write_calibration(digits, tmp_path / "calib.npz")
+    calibration = write_calibration(
+        digits, tmp_path / "calib.npz", len(digits.x_train)
+    )  # never the test split
     graph = digits_graph()
     baseline = graph_accuracy(graph, digits)
-    prune = {
-        "sparsity": 0.85,
-        "mode": "global",
-        "reconstruct": True,
-        "calibration": str(calibration),
-        "samples": 256,
-    }
-    run_passes(graph, [make_spec("prune", prune), make_spec("cluster", {"clusters": 16})])
+    data = {"reconstruct": True, "calibration": str(calibration), "samples": len(digits.x_train)}
+    prune = make_spec("prune", {"sparsity": 0.8, "mode": "global", **data})
+    run_passes(graph, [prune, make_spec("cluster", {"clusters": 16, **data})])
     report = storage_report(graph)
     accuracy = graph_accuracy(graph, digits)
     print(f"digits: {report['bytes']}, {report['ratio']}x, accuracy {baseline:.4f} -> {accuracy:.4f}")
-    assert report["ratio"] >= 10
+    assert report["ratio"] >= 20
     assert accuracy >= baseline - 0.01

@@ -42,7 +42,11 @@ def reconstruct(
     feeds: Sequence[Feeds],
     names: Sequence[str] | None = None,
     settings: SequentialSettings = DEFAULT_SETTINGS,
+    output_rows: dict[str, np.ndarray] | None = None,
 ) -> list[LayerRecord]:
-    """Refit the layers ``names`` (all matched ones by default); one record per layer, ``plain`` if kept."""
+    """Refit the layers ``names`` (all matched ones by default); one record per layer, ``plain`` if kept.
+
+    ``output_rows``: for a layer that lost output channels too, the reference's channels it kept.
+    """
     chosen = [node.name for node in weighted_layers(graph)] if names is None else list(names)
-    return sequential(graph, reference, feeds, chosen, keep_zeros, settings)
+    return sequential(graph, reference, feeds, chosen, keep_zeros, settings, output_rows)

@@ -175,6 +175,15 @@ def compress_layer(
     return w, bias, LayerRecord(node.name, choice, error, plain_error)
 
 
+def _target(
+    reference: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed: int, rows: np.ndarray | None
+) -> np.ndarray:
+    """The reference layer's pre-activation outputs [positions, out] (``rows``: only those channels)."""
+    x = _patches(reference, node, feeds, budget, seed)
+    y = layer_outputs(node, x, weight_matrix(node).astype(np.float64), bias_vector(node))
+    return y if rows is None else y[:, rows]
+
+
 def sequential(
     graph: Graph,
     reference: Graph,
@@ -182,8 +191,10 @@ def sequential(
     names: Sequence[str],
     compressor: Compressor,
     settings: SequentialSettings = SequentialSettings(),
+    output_rows: dict[str, np.ndarray] | None = None,
 ) -> list[LayerRecord]:
-    """Compress the layers ``names`` of ``graph`` in order (matched by name in ``reference``)."""
+    """Compress the layers ``names`` of ``graph`` in order (matched by name in ``reference``; a layer
+    in ``output_rows`` matches those output channels of its reference)."""
     fit, held = split(feeds)
     ref_nodes = {node.name: node for node in weighted_layers(reference)}
     wanted = set(names)
@@ -191,16 +202,12 @@ def sequential(
     for node in [n for n in weighted_layers(graph) if n.name in wanted and n.name in ref_nodes]:
         ref_node = ref_nodes[node.name]
         seed = settings.seed + len(records)
-
-        def target(feeds_: Sequence[Feeds], budget: int, ref: Node = ref_node, s: int = seed) -> tuple:
-            x = _patches(reference, ref, feeds_, budget, s)
-            return layer_outputs(ref, x, weight_matrix(ref).astype(np.float64), bias_vector(ref))
-
+        rows = (output_rows or {}).get(node.name)
         problem = _Problem(
             _patches(graph, node, fit, settings.fit_rows, seed),
-            target(fit, settings.fit_rows),
+            _target(reference, ref_node, fit, settings.fit_rows, seed, rows),
             _patches(graph, node, held, settings.held_rows, seed + 1),
-            target(held, settings.held_rows, s=seed + 1),
+            _target(reference, ref_node, held, settings.held_rows, seed + 1, rows),
             can_have_bias(node),
         )
         w, bias, record = compress_layer(node, problem, _grouped(node), compressor, settings)

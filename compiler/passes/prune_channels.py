@@ -277,10 +277,11 @@ def _rewrite_constants(graph: Graph, node: Node, keep: np.ndarray) -> None:
             replace_constant(graph, node, index, np.ascontiguousarray(np.take(value.data, keep, axis=axis)))
 
 
-def rewrite(graph: Graph, spaces: ChannelSpaces, kept: dict[int, np.ndarray]) -> list[str]:
-    """Apply the kept channels to every node; returns the layers whose inputs lost channels."""
+def rewrite(graph: Graph, spaces: ChannelSpaces, kept: dict[int, np.ndarray]) -> dict[str, np.ndarray | None]:
+    """Apply the kept channels to every node; returns the layers whose inputs lost channels, with the
+    output channels they kept (None: all)."""
     keeps = {name: _keep_of(spaces, kept, graph.values[name]) for name in spaces.segments}
-    sinks = []
+    sinks: dict[str, np.ndarray | None] = {}
     for node in graph.nodes:
         x = node.inputs[0] if node.inputs else None
         keep_in = keeps.get(x.name) if x is not None else None
@@ -288,7 +289,7 @@ def rewrite(graph: Graph, spaces: ChannelSpaces, kept: dict[int, np.ndarray]) ->
         if is_weighted_layer(node) and (keep_in is not None or keep_out is not None):
             _rewrite_layer(graph, node, keep_in, keep_out)
             if keep_in is not None and not _is_depthwise(node):
-                sinks.append(node.name)
+                sinks[node.name] = keep_out
         elif keep_out is not None and node.op in (Op.BATCH_NORMALIZATION, *ELEMENTWISE_BINARY):
             _rewrite_constants(graph, node, keep_out)
         for value in node.outputs:
@@ -315,6 +316,7 @@ def prune_channels(graph: Graph, options: PruneChannelsOptions) -> int:
     sinks = rewrite(graph, spaces, kept)
     if reference is not None:
         feeds = calibration_feeds(graph, options.calibration, options.samples, options.seed, options.reserve)
-        reconstruct(graph, reference, feeds, sinks)
+        rows = {name: keep for name, keep in sinks.items() if keep is not None}
+        reconstruct(graph, reference, feeds, list(sinks), output_rows=rows)
     graph.prune_unused_constants()
     return len(kept)

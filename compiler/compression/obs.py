@@ -8,11 +8,12 @@ upper Cholesky factor ``U`` of ``H^-1``; Frantar et al., "SparseGPT", 2023,
 and "GPTQ", 2022). Weights are [groups, rows, cols] and Hessians [groups,
 cols, cols] (a depthwise Conv is one small problem per channel, solved in one
 batch). Pruning picks, per block of ``MASK_BLOCK`` columns, the weights of
-least saliency ``w^2 / U_ii^2`` over the whole layer (SparseGPT's adaptive
+least saliency ``w^2 / U_ii^2`` in each output channel (SparseGPT's adaptive
 mask selection, with blocks small enough for layers of a few hundred
-inputs); clustering snaps each weight to the nearest value of its row's (or
-the layer's) codebook, and the codebooks are then refitted by least squares
-on the same Hessian.
+inputs; per output channel as Wanda compares weights, so that channels of a
+small folded batch-norm scale are not pruned away whole); clustering snaps
+each weight to the nearest value of its row's (or the layer's) codebook, and
+the codebooks are then refitted by least squares on the same Hessian.
 
 This module is numpy only and knows nothing of graphs: edgec.compression.sequential
 feeds it each layer's Hessian from the already-compressed model's inputs.
@@ -72,10 +73,10 @@ def sparsegpt(
             pruned = ~keep[:, :, start:stop]
         else:
             saliency = block**2 / diag[:, None, start:stop] ** 2
-            drop = round(sparsity * saliency.size)
-            pruned = np.zeros(saliency.size, dtype=bool)
-            pruned[np.argsort(saliency, axis=None, kind="stable")[:drop]] = True
-            pruned = pruned.reshape(saliency.shape)
+            drop = round(sparsity * stop) - round(sparsity * start)  # exact over the whole row
+            order = np.argsort(saliency, axis=2, kind="stable")
+            pruned = np.zeros(saliency.shape, dtype=bool)
+            np.put_along_axis(pruned, order[:, :, :drop], True, axis=2)
         return lambda i, column: np.where(pruned[:, :, i - start], 0.0, column)
 
     return _sweep(w, upper, choose, MASK_BLOCK)

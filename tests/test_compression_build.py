@@ -30,10 +30,18 @@ def test_build_records_each_pass_and_ships_the_huffman_weights(tmp_path):
     assert cluster["after"]["metric"] >= 0.95
     assert report["compression"]["storage"]["ratio"] > 10
     assert report["accuracy"]["passed"]
+    # without --validation-data every 4th sample judges, and no pass reads it
+    assert report["compression"]["samples"] == "samples.npz: every 4th sample, held out from the passes"
+    assert (report["compression"]["calibration_samples"], report["compression"]["validation_samples"]) == (
+        48,
+        16,
+    )
+    assert "calibration_metrics" in cluster["after"] and "metrics" in cluster["after"]
     manifest = json.loads((out / "manifest.json").read_text())
     codebooks = manifest["compression"]["codebooks"]
     assert set(codebooks) == {"conv1", "conv2", "fc1", "fc2"} and max(codebooks.values()) <= 17  # 16 + zero
     assert [p["name"] for p in manifest["passes"]] == ["cleanup", "prune", "cluster"]
+    assert {p["options"].get("reserve") for p in manifest["passes"][1:]} == {4}
     assert {"weights.huf", "decode_weights.py"} <= set(manifest["files"])
     subprocess.run([sys.executable, "decode_weights.py"], cwd=out, check=True, capture_output=True)
     assert len(np.load(out / "decoded_weights.npz").files) == 4

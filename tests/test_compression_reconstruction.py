@@ -1,4 +1,4 @@
-"""Reconstruction: least-squares refit of pruned layers against the uncompressed graph's outputs."""
+"""Reconstruction: pruned layers refitted to the uncompressed graph's outputs, chosen on held-out samples."""
 
 from __future__ import annotations
 
@@ -44,7 +44,10 @@ def test_refit_keeps_the_zeros_and_cuts_the_output_error():
     name = graph.outputs[0].name
     expected = run_graph(reference, test)[name]
     plain_error = np.abs(run_graph(graph, test)[name] - expected).mean()
-    assert reconstruct(graph, reference, feeds) == 3
+    records = reconstruct(graph, reference, feeds)
+    assert [r.name for r in records] == [n.name for n in weighted_layers(graph)]
+    assert all(r.held_error <= r.plain_held_error for r in records)
+    assert any(r.choice.startswith("refit") for r in records)
     for node in weighted_layers(graph):
         assert np.all(weight_matrix(node)[masks[node.name]] == 0)
     refit_error = np.abs(run_graph(graph, test)[name] - expected).mean()
@@ -57,4 +60,41 @@ def test_a_gemm_with_fewer_samples_than_inputs_keeps_its_weights():
     graph = b.output(b.gemm(x, 4))
     reference = copy.deepcopy(graph)
     run_passes(graph, [make_spec("prune", {"sparsity": 0.5})])
-    assert reconstruct(graph, reference, [random_feeds(graph, seed) for seed in range(8)]) == 0
+    before = weight_matrix(graph.nodes[0]).copy()
+    (record,) = reconstruct(graph, reference, [random_feeds(graph, seed) for seed in range(64)])
+    assert record.choice == "plain (too few samples)"  # 48 fitting samples for 32 inputs: below 2 per input
+    np.testing.assert_array_equal(weight_matrix(graph.nodes[0]), before)
+
+
+def _skewed_feeds(count: int) -> list[dict[str, np.ndarray]]:
+    """Fitting samples on a 2-D subspace of the 16 inputs, every 4th (the held-out share) isotropic."""
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(2, 16))
+    feeds = []
+    for i in range(count):
+        x = rng.normal(size=(1, 16)) if i % 4 == 3 else rng.normal(size=(1, 2)) @ basis
+        feeds.append({"x": (x + 0.01 * rng.normal(size=(1, 16))).astype(np.float32)})
+    return feeds
+
+
+def _pruned_gemm():
+    b = Builder()
+    graph = b.output(b.gemm(b.input("x", (1, 16)), 4))
+    reference = copy.deepcopy(graph)
+    run_passes(graph, [make_spec("prune", {"sparsity": 0.5})])
+    return graph, reference
+
+
+def test_a_refit_that_fits_calibration_but_not_held_out_samples_is_rolled_back():
+    graph, reference = _pruned_gemm()
+    pruned = weight_matrix(graph.nodes[0]).copy()
+    (record,) = reconstruct(graph, reference, _skewed_feeds(256))
+    assert record.choice == "plain"
+    np.testing.assert_array_equal(weight_matrix(graph.nodes[0]), pruned)
+    mixing = np.random.default_rng(1).normal(size=(16, 16))
+    same = [
+        {"x": (np.random.default_rng(i).normal(size=(1, 16)) @ mixing).astype(np.float32)} for i in range(256)
+    ]
+    graph, reference = _pruned_gemm()
+    (record,) = reconstruct(graph, reference, same)  # correlated inputs, all alike: the refit stays
+    assert record.choice.startswith("refit") and record.held_error < 0.7 * record.plain_held_error

@@ -67,3 +67,51 @@ def test_kmeans_finds_well_separated_clusters():
 def test_bad_init_is_a_usage_error():
     with pytest.raises(UsageError, match="init must be one of"):
         run_passes(_graph(), [make_spec("cluster", {"init": "random"})])
+
+
+def _folded_graph():
+    """A conv whose output channels differ in scale by orders of magnitude, as after folding batch norms,
+    then a depthwise 5x5 conv (25 weights per channel)."""
+    b = Builder()
+    x = b.input("x", (1, 8, 8, 8))
+    y = b.node(Op.RELU, [b.conv(x, 16)])
+    graph = b.output(b.conv(y, 16, kernel=5, group=16))
+    conv = weighted_layers(graph)[0]
+    scales = np.exp(np.random.default_rng(4).normal(0, 2, (16, 1, 1, 1))).astype(np.float32)
+    conv.inputs[1].data = conv.inputs[1].data * scales
+    return graph
+
+
+def _smooth_input(seed: int) -> dict[str, np.ndarray]:
+    """Spatially and across channels correlated, as natural images and their features are."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(size=(1, 1, 4, 4)) + 0.5 * rng.normal(size=(1, 8, 4, 4))
+    return {"x": (np.kron(coarse, np.ones((2, 2))) + 0.1 * rng.normal(size=(1, 8, 8, 8))).astype(np.float32)}
+
+
+def _held_out_error(graph, reference) -> float:
+    feeds = [_smooth_input(seed) for seed in range(100, 116)]
+    name = graph.outputs[0].name
+    got = np.stack([run_graph(graph, f)[name] for f in feeds])
+    expected = np.stack([run_graph(reference, f)[name] for f in feeds])
+    return float(np.sum((got - expected) ** 2) / np.sum(expected**2))
+
+
+def test_channel_codebooks_with_gptq_assignment_beat_nearest_centroid_on_held_out_inputs(tmp_path):
+    reference = _folded_graph()
+    calibration = tmp_path / "calib.npz"
+    np.savez(calibration, x=np.stack([_smooth_input(seed)["x"] for seed in range(32)]))
+    data = {"calibration": str(calibration), "samples": 32}
+    errors = {}
+    for label, options in {
+        "layer": {"clusters": 8},
+        "channel": {"clusters": 8, "codebook": "channel"},
+        "channel+gptq": {"clusters": 8, "codebook": "channel", "reconstruct": True, **data},
+    }.items():
+        graph = _folded_graph()
+        run_passes(graph, [make_spec("cluster", options)])
+        sizes = [max(np.unique(row).size for row in weight_matrix(n)) for n in weighted_layers(graph)]
+        assert max(sizes) <= 8 + (label == "layer")  # a layer codebook may keep zero besides its 8 values
+        errors[label] = _held_out_error(graph, reference)
+    assert errors["channel"] < 0.5 * errors["layer"]
+    assert errors["channel+gptq"] < 0.8 * errors["channel"]

@@ -120,3 +120,32 @@ def test_efficientnet_lite0_gets_smaller_and_cheaper(shared_models):
     assert weight_bytes(graph) < weight_bytes(inner) < 0.8 * weight_bytes(original)
     feeds = random_feeds(graph)
     assert run_graph(graph, feeds)["logits"].shape == run_graph(inner, feeds)["logits"].shape == (1, 1000)
+
+
+def _chain():
+    """conv -> relu -> conv -> relu -> conv: the middle conv loses input and output channels."""
+    b = Builder()
+    x = b.input("x", (1, 4, 8, 8))
+    h = b.node(Op.RELU, [b.conv(x, 16)], name="relu1")
+    h = b.node(Op.RELU, [b.conv(h, 16)], name="relu2")
+    return b.output(b.conv(h, 6, kernel=1))
+
+
+def test_the_refit_of_a_layer_that_lost_inputs_and_outputs_cuts_the_held_out_error(tmp_path):
+    reference = _chain()
+    calibration = tmp_path / "calib.npz"
+    np.savez(calibration, x=np.stack([random_feeds(reference, seed)["x"] for seed in range(32)]))
+    options = {"ratio": 0.25, "multiple": 1, "calibration": str(calibration), "samples": 32}
+    plain, refit = _chain(), _chain()
+    run_passes(plain, [make_spec("prune-channels", options)])
+    run_passes(refit, [make_spec("prune-channels", {**options, "reconstruct": True})])
+    assert refit.nodes[2].output.shape[1] == 12  # the middle conv lost 4 output channels, and 4 inputs
+
+    def error(graph):
+        feeds = [random_feeds(graph, seed) for seed in range(100, 108)]
+        name = graph.outputs[0].name
+        return sum(
+            float(np.sum((run_graph(graph, f)[name] - run_graph(reference, f)[name]) ** 2)) for f in feeds
+        )
+
+    assert error(refit) < 0.8 * error(plain)

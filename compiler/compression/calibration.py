@@ -21,11 +21,26 @@ from edgec.runtime import Feeds, run, session
 Outputs = list[dict[str, np.ndarray]]
 
 
-def calibration_feeds(graph: Graph, path: str, count: int, seed: int) -> list[dict[str, np.ndarray]]:
-    """The first ``count`` samples of the .npz at ``path``, or ``count`` seeded random ones."""
+def calibration_feeds(
+    graph: Graph, path: str, count: int, seed: int, reserve: int = 0
+) -> list[dict[str, np.ndarray]]:
+    """The first ``count`` samples of the .npz at ``path``, or ``count`` seeded random ones, less the
+    ``reserved`` ones."""
     if path:
-        return load_samples(Path(path), graph.inputs).samples[:count]
-    return random_samples(graph.inputs, count, seed).samples
+        feeds = load_samples(Path(path), graph.inputs).samples[:count]
+    else:
+        feeds = random_samples(graph.inputs, count, seed).samples
+    return unreserved(feeds, reserve)
+
+
+def reserved(feeds: Sequence[Feeds], every: int) -> list[Feeds]:
+    """Every ``every``-th sample (0: none): kept from the passes so that the build's budget judges on
+    samples no pass calibrated or refitted on."""
+    return [feed for i, feed in enumerate(feeds) if every and i % every == every - 1]
+
+
+def unreserved(feeds: Sequence[Feeds], every: int) -> list[Feeds]:
+    return [feed for i, feed in enumerate(feeds) if not every or i % every != every - 1]
 
 
 def run_all(graph: Graph, feeds: Sequence[Feeds], extra_outputs: Iterable[str] = ()) -> Outputs:

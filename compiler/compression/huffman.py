@@ -9,8 +9,10 @@ every position) is used where it is smaller. Stages, in bytes:
 
 - ``fp32``: 4 bytes per weight;
 - ``pruned``: sparse entries with a 32-bit value each (or dense fp32);
-- ``clustered``: fixed-width codebook indices plus the codebook (layers
-  with more than ``MAX_CODEBOOK`` distinct values stay as in ``pruned``);
+- ``clustered``: fixed-width codebook indices plus the codebook: one per
+  layer, or one per output channel (each float32 value and a 16-bit size
+  per channel counted); layers with more than ``MAX_CODEBOOK`` distinct
+  values (per channel) stay as in ``pruned``;
 - ``huffman``: both index streams Huffman-coded, plus one byte per symbol
   of code-length table.
 
@@ -23,16 +25,18 @@ from __future__ import annotations
 import heapq
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgec.compression.accounting import MAX_CODEBOOK
 from edgec.compression.layers import weighted_layers
-from edgec.ir.graph import Graph
+from edgec.ir.graph import Graph, Node
+from edgec.ir.ops import Op
 
 MAGIC = b"EDGECHUF"
 RAW, DENSE, SPARSE = 0, 1, 2
+ROWS = 2  # added to DENSE/SPARSE: one codebook per output channel (modes 3 and 4)
 
 
 def code_lengths(counts: np.ndarray) -> np.ndarray:
@@ -76,12 +80,22 @@ def pack(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
 
 @dataclass(frozen=True)
 class Streams:
-    """One weight as codebook and index streams."""
+    """One weight as codebooks and index streams.
+
+    ``row_sizes`` is empty for one codebook per layer; else the weight is
+    seen with its output-channel axis first and row ``r`` has its own
+    codebook of ``row_sizes[r]`` values (concatenated in ``codebook``).
+    """
 
     mode: int
-    codebook: np.ndarray  # float32, the distinct non-zero values
-    indices: np.ndarray  # symbol per entry: 0 = zero, i = codebook[i - 1]
+    codebook: np.ndarray  # float32, the distinct non-zero values (per row, concatenated)
+    indices: np.ndarray  # symbol per entry: 0 = zero, i = codebook[i - 1] (of the entry's row)
     gaps: np.ndarray  # zeros skipped before each entry (SPARSE only)
+    row_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def alphabet(self) -> int:
+        return int(self.row_sizes.max(initial=0) if self.row_sizes.size else self.codebook.size) + 1
 
 
 def sparse_entries(flat: np.ndarray, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,17 +111,44 @@ def sparse_entries(flat: np.ndarray, index_bits: int) -> tuple[np.ndarray, np.nd
     return gaps.astype(np.int64), entries.astype(np.int64)
 
 
-def streams(weight: np.ndarray, index_bits: int) -> Streams:
-    flat = weight.ravel()
+def _layer_symbols(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     codebook, inverse = np.unique(flat[flat != 0], return_inverse=True)
     if codebook.size > MAX_CODEBOOK:
-        return Streams(RAW, codebook, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return None
     symbols = np.zeros(flat.size, dtype=np.int64)
     symbols[flat != 0] = inverse.reshape(-1) + 1
-    gaps, positions = sparse_entries(flat, index_bits)
-    sparse = Streams(SPARSE, codebook.astype(np.float32), symbols[positions], gaps)
-    dense = Streams(DENSE, codebook.astype(np.float32), symbols, np.zeros(0, np.int64))
-    return min((sparse, dense), key=lambda s: huffman_bytes(s, index_bits))
+    return codebook.astype(np.float32), symbols, np.zeros(0, np.int64)
+
+
+def _row_symbols(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    books, symbols, sizes = [], np.zeros(rows.shape, dtype=np.int64), []
+    for r, row in enumerate(rows):
+        book, inverse = np.unique(row[row != 0], return_inverse=True)
+        if book.size > MAX_CODEBOOK:
+            return None
+        symbols[r, row != 0] = inverse.reshape(-1) + 1
+        books.append(book.astype(np.float32))
+        sizes.append(book.size)
+    return np.concatenate(books), symbols.ravel(), np.asarray(sizes, np.int64)
+
+
+def streams(weight: np.ndarray, index_bits: int, row_axis: int = 0) -> Streams:
+    """The smallest coding of ``weight``: raw, one codebook, or a codebook per output channel
+    (``row_axis``), each dense or sparse."""
+    raw = Streams(RAW, np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    candidates = [raw]
+    layouts = [(weight.ravel(), _layer_symbols(weight.ravel()))]
+    if weight.ndim >= 2:
+        rows = np.moveaxis(weight, row_axis, 0).reshape(weight.shape[row_axis], -1)
+        layouts.append((rows.ravel(), _row_symbols(rows)))
+    for flat, coded in layouts:
+        if coded is None:
+            continue
+        codebook, symbols, sizes = coded
+        gaps, positions = sparse_entries(flat, index_bits)
+        candidates.append(Streams(SPARSE, codebook, symbols[positions], gaps, sizes))
+        candidates.append(Streams(DENSE, codebook, symbols, np.zeros(0, np.int64), sizes))
+    return min(candidates, key=lambda s: huffman_bytes(s, index_bits, weight.size))
 
 
 def _huffman_stream_bits(symbols: np.ndarray, alphabet: int) -> int:
@@ -117,31 +158,51 @@ def _huffman_stream_bits(symbols: np.ndarray, alphabet: int) -> int:
     return int(counts @ code_lengths(counts)) + 8 * alphabet
 
 
-def huffman_bytes(s: Streams, index_bits: int) -> int:
-    bits = _huffman_stream_bits(s.indices, s.codebook.size + 1)
+def codebook_bytes(s: Streams) -> int:
+    """float32 values, plus a 16-bit size per row for per-row codebooks."""
+    return 4 * s.codebook.size + 2 * s.row_sizes.size
+
+
+def huffman_bytes(s: Streams, index_bits: int, size: int) -> int:
+    if s.mode == RAW:
+        return 4 * size
+    bits = _huffman_stream_bits(s.indices, s.alphabet)
     if s.mode == SPARSE:
         bits += _huffman_stream_bits(s.gaps, 1 << index_bits)
-    return math.ceil(bits / 8) + 4 * s.codebook.size
+    return math.ceil(bits / 8) + codebook_bytes(s)
 
 
-def stage_bytes(weight: np.ndarray, index_bits: int = 4) -> dict[str, int]:
+def stage_bytes(weight: np.ndarray, index_bits: int = 4, row_axis: int = 0) -> dict[str, int]:
     """Bytes of one weight at each Deep Compression stage."""
     fp32 = 4 * weight.size
     gaps, _ = sparse_entries(weight.ravel(), index_bits)
     pruned = min(fp32, math.ceil(gaps.size * (32 + index_bits) / 8))
-    s = streams(weight, index_bits)
+    s = streams(weight, index_bits, row_axis)
     if s.mode == RAW:
         return {"fp32": fp32, "pruned": pruned, "clustered": pruned, "huffman": pruned}
-    width = max(1, math.ceil(math.log2(s.codebook.size + 1)))
-    clustered = 4 * s.codebook.size + min(
+    width = max(1, math.ceil(math.log2(s.alphabet)))
+    clustered = codebook_bytes(s) + min(
         math.ceil(weight.size * width / 8), math.ceil(gaps.size * (width + index_bits) / 8)
     )
-    return {"fp32": fp32, "pruned": pruned, "clustered": clustered, "huffman": huffman_bytes(s, index_bits)}
+    return {
+        "fp32": fp32,
+        "pruned": pruned,
+        "clustered": clustered,
+        "huffman": huffman_bytes(s, index_bits, weight.size),
+    }
+
+
+def row_axis(node: Node) -> int:
+    """The output-channel axis of the layer's weight tensor."""
+    return 1 if node.op is Op.MATMUL or (node.op is Op.GEMM and not node.attrs["transB"]) else 0
 
 
 def storage_report(graph: Graph, index_bits: int = 4) -> dict[str, object]:
     """Per-stage totals over the weighted layers, per-layer stages, and the ratio fp32 / huffman."""
-    layers = {node.name: stage_bytes(node.const_input(1), index_bits) for node in weighted_layers(graph)}
+    layers = {
+        node.name: stage_bytes(node.const_input(1), index_bits, row_axis(node))
+        for node in weighted_layers(graph)
+    }
     totals = {
         stage: sum(sizes[stage] for sizes in layers.values())
         for stage in ("fp32", "pruned", "clustered", "huffman")
@@ -167,13 +228,19 @@ def encode_weights(graph: Graph, index_bits: int = 4) -> bytes:
         name = value.name.encode("utf-8")
         chunks.append(struct.pack("<H", len(name)) + name + struct.pack("<B", weight.ndim))
         chunks.append(struct.pack(f"<{weight.ndim}I", *weight.shape))
-        s = streams(weight, index_bits)
-        chunks.append(struct.pack("<BB", s.mode, index_bits))
+        axis = row_axis(node)
+        s = streams(weight, index_bits, axis)
+        mode = s.mode + (ROWS if s.row_sizes.size else 0)
+        chunks.append(struct.pack("<BB", mode, index_bits))
         if s.mode == RAW:
             chunks.append(weight.tobytes())
             continue
-        chunks.append(struct.pack("<H", s.codebook.size) + s.codebook.tobytes())
-        chunks.append(_stream_bytes(s.indices, s.codebook.size + 1))
+        if s.row_sizes.size:
+            chunks.append(struct.pack("<BI", axis, s.row_sizes.size) + s.row_sizes.astype("<u2").tobytes())
+            chunks.append(struct.pack("<I", s.codebook.size) + s.codebook.tobytes())
+        else:
+            chunks.append(struct.pack("<H", s.codebook.size) + s.codebook.tobytes())
+        chunks.append(_stream_bytes(s.indices, s.alphabet))
         if s.mode == SPARSE:
             chunks.append(_stream_bytes(s.gaps, 1 << index_bits))
     return b"".join(chunks)

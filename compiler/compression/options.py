@@ -17,7 +17,7 @@ class CompressionRequest:
     prune: str | None = None  # "SPARSITY" or "SPARSITY:MODE" (layer, global, sensitivity, 2of4)
     prune_channels: float | None = None
     low_rank: float | None = None
-    cluster: int | None = None
+    cluster: int | str | None = None  # K or "K:MODE" (layer, channel)
     huffman: bool = False
 
     @property
@@ -48,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SVD-split Gemm/MatMul/1x1 Conv to at most RATIO of the MACs",
     )
     group.add_argument(
-        "--cluster", type=int, metavar="K", help="share weights: K k-means centroids per layer"
+        "--cluster",
+        metavar="K[:MODE]",
+        help="share weights: K values per layer (16) or per output channel (16:channel), assigned "
+        "in layer order to minimise each layer's output error on the samples",
     )
     group.add_argument(
         "--huffman", action="store_true", help="add Huffman-coded weights (weights.huf) and their decoder"

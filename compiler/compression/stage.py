@@ -4,12 +4,15 @@
 order: structure first, then values; then ``ternary`` for ``--precision
 ternary``) become pass specs; each pass is measured (weight bytes, MACs,
 density, and the quantization engine's metrics against the input model
-under ONNX Runtime) before and after, on the validation data (else the
-calibration data) of the quantization options, with their labels, or else
-the build's samples. A pass after which the model misses a
-``--max-accuracy-drop`` budget stops the build (AccuracyError, exit code
-7); ``prune`` in sensitivity mode chooses its sparsities under the same
-budgets. report.json says what the zeros buy on the target
+under ONNX Runtime) before and after, on samples no pass calibrated or
+refitted on: ``--validation-data`` (with its labels) if given, else every
+``RESERVE_EVERY``-th sample of the calibration data (or of the build's
+samples), which the passes never read. The same figures on the samples the
+passes did use stand beside them (``calibration``), so overfitting shows.
+A pass after which the model misses a ``--max-accuracy-drop`` budget on the
+held-out samples stops the build (AccuracyError, exit code 7); ``prune`` in
+sensitivity mode chooses its sparsities under the same budgets, on its own
+held-out share of the calibration samples. report.json says what the zeros buy on the target
 (edgec.compression.sparsity). With
 ``--huffman`` the bundle gains weights.huf (Huffman-coded weights) and
 decode_weights.py; report.json gets the Deep Compression bytes per stage,
@@ -30,7 +33,7 @@ from edgec import __version__
 from edgec.accuracy import SampleSet
 from edgec.compression.accounting import agreement, codebook_sizes, layer_density, total_macs, weight_bytes
 from edgec.compression.budget import budgets_text, metrics, without_labels
-from edgec.compression.calibration import Outputs, run_all
+from edgec.compression.calibration import Outputs, reserved, run_all, unreserved
 from edgec.compression.huffman import encode_weights, storage_report
 from edgec.compression.options import CompressionRequest
 from edgec.compression.sparsity import sparsity_gain
@@ -52,6 +55,8 @@ if TYPE_CHECKING:
 
 # Calibration samples the passes take from an .npz --calibration-data without --calibration-samples.
 PASS_CALIBRATION_SAMPLES = 256
+# Without --validation-data every RESERVE_EVERY-th calibration sample judges and is never read by a pass.
+RESERVE_EVERY = 4
 WEIGHTS_FILE = "weights.huf"
 DECODER_FILE = "decode_weights.py"
 
@@ -71,6 +76,17 @@ class CompressionResult:
             (bundle / WEIGHTS_FILE).write_bytes(self.weights)
             text = render("compression/decode_weights.py.j2", weights_file=WEIGHTS_FILE, version=__version__)
             (bundle / DECODER_FILE).write_text(text, encoding="utf-8")
+
+
+def _cluster_options(spec: int | str, data: dict[str, Any]) -> dict[str, Any]:
+    count, _, codebook = str(spec).partition(":")
+    try:
+        clusters = int(count)
+    except ValueError:
+        raise UsageError(
+            f"--cluster expects K[:layer|channel], e.g. 16 or 16:channel, got '{spec}'"
+        ) from None
+    return {"clusters": clusters, "codebook": codebook or "layer", "reconstruct": True, **data}
 
 
 def _prune_options(spec: str, data: dict[str, Any], budgets: Sequence[Budget]) -> dict[str, Any]:
@@ -102,7 +118,7 @@ def compression_specs(
     if request.low_rank is not None:
         specs.append(make_spec("low-rank", {"ratio": request.low_rank}))
     if request.cluster is not None:
-        specs.append(make_spec("cluster", {"clusters": request.cluster}))
+        specs.append(make_spec("cluster", _cluster_options(request.cluster, data)))
     if ternary:
         specs.append(make_spec("ternary"))
     return specs
@@ -110,60 +126,94 @@ def compression_specs(
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The data every pass is measured on, and the input model's outputs on it."""
+    """The held-out data every pass is judged on, and the calibration data beside it; the input
+    model's outputs on both."""
 
     feeds: list[Feeds]
     reference: Outputs
     labels: np.ndarray | None
     source: str
+    calibration_feeds: list[Feeds]
+    calibration_reference: Outputs
 
     def measure(self, graph: Graph) -> tuple[dict[str, Any], Metrics]:
         names = [value.name for value in graph.outputs]
         outputs = [{name: item[name] for name in names} for item in run_all(graph, self.feeds)]
         measured = metrics(self.reference, outputs, self.labels)
+        fitted = [{name: item[name] for name in names} for item in run_all(graph, self.calibration_feeds)]
         entry = {
             "weight_bytes": weight_bytes(graph),
             "macs": total_macs(graph),
             "density": round(layer_density(graph), 6),
+            "sparsity": round(1.0 - layer_density(graph), 6),
             "metric": round(agreement(self.reference, outputs), 6),
             "metrics": measured.as_dict(),
+            "calibration_metric": round(agreement(self.calibration_reference, fitted), 6),
+            "calibration_metrics": metrics(self.calibration_reference, fitted).as_dict(),
         }
         return entry, measured
 
 
 def pass_data(options: BuildOptions, samples: SampleSet, split: Split | None = None) -> dict[str, Any]:
     """The passes' calibration options: --sample-data, else an .npz --calibration-data (without the
-    samples ``split`` holds out), else random inputs."""
+    samples ``split`` holds out), else random inputs. Without --validation-data or ``split`` every
+    ``RESERVE_EVERY``-th sample is reserved for judging."""
+    held_out = options.quantization.validation_data is not None or split is not None
+    reserve = 0 if held_out else RESERVE_EVERY
     calibration = options.quantization.calibration_data
     if options.sample_data is None and calibration is not None and calibration.suffix == ".npz":
         count = options.quantization.samples or PASS_CALIBRATION_SAMPLES
         if split is not None:
             count = min(count, len(split.calibration))
-        return {"calibration": str(calibration), "samples": count, "seed": options.seed}
+        return {"calibration": str(calibration), "samples": count, "seed": options.seed, "reserve": reserve}
     return {
         "calibration": str(options.sample_data or ""),
         "samples": len(samples.samples),
         "seed": options.seed,
+        "reserve": reserve,
     }
+
+
+def _calibration_source(
+    options: BuildOptions, samples: SampleSet, graph: Graph, split: Split | None
+) -> tuple[list[Feeds], str]:
+    """The samples the passes read (before reserving), as ``pass_data`` chooses them."""
+    data = pass_data(options, samples, split)
+    if data["calibration"] and data["calibration"] != str(options.sample_data or ""):
+        loaded = load_dataset(Path(data["calibration"]), graph.inputs, purpose="calibration")
+        return list(loaded.samples())[: data["samples"]], Path(data["calibration"]).name
+    return list(samples.samples), samples.source
 
 
 def evaluation(
     graph: Graph, options: BuildOptions, samples: SampleSet, split: Split | None = None
 ) -> Evaluation:
-    """The quantization options' validation data (else the share of the calibration data ``split``
-    holds out) with labels, or the build's samples."""
+    """--validation-data (with labels), else the share of the calibration data ``split`` holds out,
+    else the reserved share of the passes' calibration samples."""
     quantization = options.quantization
-    path = quantization.validation_data or quantization.calibration_data
-    if split is not None and quantization.validation_data is None:
-        data = split.held_out
-        feeds, labels, source = list(data.samples()), data.labels, f"{Path(data.source).name} (held out)"
-    elif path is None:
-        feeds, labels, source = samples.samples, None, samples.source
-    else:
+    calibration, calibration_name = _calibration_source(options, samples, graph, split)
+    if quantization.validation_data is not None:
+        path = quantization.validation_data
         data = load_dataset(path, graph.inputs, quantization.preprocess_spec(), purpose="validation")
         feeds, labels, source = list(data.samples()), data.labels, Path(data.source).name
+    elif split is not None:
+        data = split.held_out
+        feeds, labels, source = list(data.samples()), data.labels, f"{Path(data.source).name} (held out)"
+    else:
+        feeds, labels = reserved(calibration, RESERVE_EVERY), None
+        calibration = unreserved(calibration, RESERVE_EVERY)
+        source = f"{calibration_name}: every {RESERVE_EVERY}th sample, held out from the passes"
+        if not feeds:
+            feeds, source = calibration, f"{calibration_name} (too few samples to hold any out)"
     input_model = reference_session(options.model)
-    return Evaluation(feeds, [run(input_model, feed) for feed in feeds], labels, source)
+    return Evaluation(
+        feeds,
+        [run(input_model, feed) for feed in feeds],
+        labels,
+        source,
+        calibration,
+        [run(input_model, feed) for feed in calibration],
+    )
 
 
 def check_budgets(
@@ -225,8 +275,11 @@ def compress(
     result = CompressionResult(records, session=session(to_onnx(graph), threads=1))
     result.report["compression"] = {
         "metric": "top-1 agreement with the input model (cosine for non-classifier outputs); "
-        "'metrics': the quantization engine's, against the input model",
+        "'metrics': the quantization engine's, against the input model, on held-out samples "
+        "('samples'); 'calibration_metric(s)': the same on the samples the passes calibrated on",
         "samples": evaluation_data.source,
+        "calibration_samples": len(evaluation_data.calibration_feeds),
+        "validation_samples": len(evaluation_data.feeds),
         "budgets": [b.text() for b in budgets],
         "passes": entries,
         "accuracy_check_reference": "the compressed graph under ONNX Runtime",

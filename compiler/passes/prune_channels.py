@@ -17,7 +17,9 @@ producers' weight rows, and every node on the way is rewritten: producers
 lose weight rows and biases, depthwise convs and BatchNorms their
 per-channel parameters, consumers the weight columns of the removed
 channels. With ``reconstruct`` the consumers are refitted on calibration
-data to reproduce their original outputs from the channels that remain.
+data to reproduce their original outputs from the channels that remain
+(ridge least squares, the damping and whether to refit at all chosen per
+layer on held-out calibration samples: edgec.compression.reconstruction).
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ class PruneChannelsOptions:
     calibration: str = field(default="", metadata={"help": ".npz of inputs by name (default: random inputs)"})
     samples: int = field(default=8, metadata={"help": "calibration samples used"})
     seed: int = field(default=0, metadata={"help": "seed of random calibration inputs"})
+    reserve: int = field(
+        default=0,
+        metadata={"help": "every Nth calibration sample is left for the build to judge on (0: none)"},
+    )
 
 
 class ChannelSpaces:
@@ -271,10 +277,11 @@ def _rewrite_constants(graph: Graph, node: Node, keep: np.ndarray) -> None:
             replace_constant(graph, node, index, np.ascontiguousarray(np.take(value.data, keep, axis=axis)))
 
 
-def rewrite(graph: Graph, spaces: ChannelSpaces, kept: dict[int, np.ndarray]) -> list[str]:
-    """Apply the kept channels to every node; returns the layers whose inputs lost channels."""
+def rewrite(graph: Graph, spaces: ChannelSpaces, kept: dict[int, np.ndarray]) -> dict[str, np.ndarray | None]:
+    """Apply the kept channels to every node; returns the layers whose inputs lost channels, with the
+    output channels they kept (None: all)."""
     keeps = {name: _keep_of(spaces, kept, graph.values[name]) for name in spaces.segments}
-    sinks = []
+    sinks: dict[str, np.ndarray | None] = {}
     for node in graph.nodes:
         x = node.inputs[0] if node.inputs else None
         keep_in = keeps.get(x.name) if x is not None else None
@@ -282,7 +289,7 @@ def rewrite(graph: Graph, spaces: ChannelSpaces, kept: dict[int, np.ndarray]) ->
         if is_weighted_layer(node) and (keep_in is not None or keep_out is not None):
             _rewrite_layer(graph, node, keep_in, keep_out)
             if keep_in is not None and not _is_depthwise(node):
-                sinks.append(node.name)
+                sinks[node.name] = keep_out
         elif keep_out is not None and node.op in (Op.BATCH_NORMALIZATION, *ELEMENTWISE_BINARY):
             _rewrite_constants(graph, node, keep_out)
         for value in node.outputs:
@@ -308,7 +315,8 @@ def prune_channels(graph: Graph, options: PruneChannelsOptions) -> int:
     reference = copy.deepcopy(graph) if options.reconstruct else None
     sinks = rewrite(graph, spaces, kept)
     if reference is not None:
-        feeds = calibration_feeds(graph, options.calibration, options.samples, options.seed)
-        reconstruct(graph, reference, feeds, sinks)
+        feeds = calibration_feeds(graph, options.calibration, options.samples, options.seed, options.reserve)
+        rows = {name: keep for name, keep in sinks.items() if keep is not None}
+        reconstruct(graph, reference, feeds, list(sinks), output_rows=rows)
     graph.prune_unused_constants()
     return len(kept)

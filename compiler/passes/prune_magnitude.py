@@ -1,16 +1,22 @@
-"""``prune``: unstructured magnitude pruning of Conv, Gemm and MatMul weights.
+"""``prune``: unstructured pruning of Conv, Gemm and MatMul weights, magnitude or second-order.
 
-Modes: ``layer`` zeroes the smallest ``sparsity`` fraction of each layer,
-``global`` one threshold over all layers' magnitudes, ``sensitivity`` scans
-each layer alone over a grid of sparsities (metric vs sparsity, as Han et
-al. do), then picks per-layer sparsities (at most ``sparsity`` each) under
-the accuracy ``budget`` for the whole model (``--max-accuracy-drop``'s
-METRIC=VALUE budgets, measured against the graph before pruning), ``2of4``
-keeps the 2 largest of every 4 consecutive input channels of each layer
-that has 4 or more (NVIDIA's 2:4 structured sparsity, ``sparsity`` 0.5;
-edgec.compression.sparsity). With ``reconstruct`` the
-surviving weights are refitted on calibration data to reproduce each
-layer's original outputs (edgec.compression.reconstruction).
+Modes: ``layer`` prunes each layer to ``sparsity``, ``global`` prunes to
+per-layer sparsities that one magnitude threshold over all layers gives,
+``sensitivity`` scans each layer alone over a grid of sparsities (output
+error vs sparsity, as Han et al. do) to order the steps, then searches that
+order for the sparsest model (each layer at most ``sparsity``) within the
+accuracy ``budget`` (``--max-accuracy-drop``'s METRIC=VALUE budgets, against
+the graph before pruning) on calibration samples held out from every
+refit; ``2of4`` keeps the 2 largest of every 4 consecutive input channels of
+each layer that has 4 or more (NVIDIA's 2:4 structured sparsity, ``sparsity``
+0.5; edgec.compression.sparsity).
+
+Without ``reconstruct`` a layer loses its weights of smallest magnitude.
+With it, layers are pruned in order on the already-pruned model's inputs by
+SparseGPT (edgec.compression.obs: the weights of least output-error
+saliency go, the rest are updated from the input Hessian), after an
+optional ridge refit, whichever of those and plain magnitude pruning does
+best on held-out calibration samples (edgec.compression.sequential).
 
 Zeros alone buy nothing on dense runtimes: the gain is storage once the
 weights are compressed (clustering and Huffman coding), or speed where a
@@ -25,11 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgec.compression.accounting import evaluate
 from edgec.compression.budget import parse_budgets, within
 from edgec.compression.calibration import Outputs, calibration_feeds, run_all
 from edgec.compression.layers import set_weight_matrix, weight_matrix, weighted_layers
-from edgec.compression.reconstruction import reconstruct
+from edgec.compression.obs import sparsegpt
+from edgec.compression.sequential import Compressor, sequential, split
 from edgec.compression.sparsity import has_2of4_shape, mask_2of4
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Node
@@ -37,7 +43,7 @@ from edgec.passes.manager import register
 from edgec.runtime import Feeds
 
 MODES = ("layer", "global", "sensitivity", "2of4")
-SCAN_GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+SCAN_GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,16 @@ class PruneOptions:
         },
     )
     reconstruct: bool = field(
-        default=False, metadata={"help": "refit the remaining weights on calibration data"}
+        default=False,
+        metadata={"help": "SparseGPT in layer order with held-out damping choice (else magnitude)"},
     )
     calibration: str = field(default="", metadata={"help": ".npz of inputs by name (default: random inputs)"})
     samples: int = field(default=8, metadata={"help": "calibration samples used"})
     seed: int = field(default=0, metadata={"help": "seed of random calibration inputs"})
+    reserve: int = field(
+        default=0,
+        metadata={"help": "every Nth calibration sample is left for the build to judge on (0: none)"},
+    )
 
 
 def magnitude_mask(weight: np.ndarray, sparsity: float) -> np.ndarray:
@@ -88,53 +99,101 @@ def global_sparsities(layers: Sequence[Node], sparsity: float) -> dict[str, floa
     return {node.name: float(np.mean(np.abs(weight_matrix(node)) <= threshold)) for node in layers}
 
 
-def sensitivity_scan(
-    graph: Graph, feeds: Sequence[Feeds], reference: Outputs
-) -> dict[str, dict[float, float]]:
-    """Layer name -> {sparsity: metric with only that layer pruned}."""
+def pruner(sparsities: dict[str, float], two_of_four: bool) -> Compressor:
+    """Magnitude pruning without a Hessian, SparseGPT with one (2:4: the magnitude pattern kept)."""
+
+    def compress(node: Node, w: np.ndarray, _h: np.ndarray | None, upper: np.ndarray | None) -> np.ndarray:
+        keep = mask_2of4(node).reshape(w.shape) if two_of_four else None
+        if upper is None:
+            return w * (keep if keep is not None else magnitude_mask(w, sparsities[node.name]))
+        return sparsegpt(w, upper, sparsities[node.name], keep)
+
+    return compress
+
+
+def apply(graph: Graph, sparsities: dict[str, float], feeds: Sequence[Feeds], options: PruneOptions) -> None:
+    """Prune ``graph`` to ``sparsities``: magnitude, or in layer order with reconstruction."""
+    two_of_four = options.mode == "2of4"
+    pruned = [name for name, sparsity in sparsities.items() if sparsity > 0]
+    if options.reconstruct and pruned:
+        sequential(graph, copy.deepcopy(graph), feeds, pruned, pruner(sparsities, two_of_four))
+    elif two_of_four:
+        for node in weighted_layers(graph):
+            if node.name in sparsities:
+                set_weight_matrix(graph, node, weight_matrix(node) * mask_2of4(node))
+    else:
+        prune_layers(graph, sparsities)
+
+
+def output_error(reference: Outputs, outputs: Outputs) -> float:
+    """Squared error of the first output relative to its energy, over all samples."""
+    name = next(iter(reference[0]))
+    ref = np.stack([np.asarray(item[name], np.float64) for item in reference])
+    got = np.stack([np.asarray(item[name], np.float64) for item in outputs])
+    return float(np.sum((got - ref) ** 2) / max(float(np.sum(ref**2)), 1e-30))
+
+
+def sensitivity_scan(graph: Graph, feeds: Sequence[Feeds], cap: float) -> dict[str, dict[float, float]]:
+    """Layer name -> {sparsity: output error with only that layer magnitude-pruned}, up to ``cap``."""
+    reference = run_all(graph, feeds)
     curves: dict[str, dict[float, float]] = {}
     for node in weighted_layers(graph):
         original = weight_matrix(node)
         curves[node.name] = {}
-        for sparsity in SCAN_GRID:
+        for sparsity in (s for s in SCAN_GRID if s <= cap + 1e-9):
             prune_layers(graph, {node.name: sparsity})
-            curves[node.name][sparsity] = evaluate(graph, feeds, reference)
+            curves[node.name][sparsity] = output_error(reference, run_all(graph, feeds))
             set_weight_matrix(graph, node, original)
     return curves
 
 
-def choose_sparsities(
-    graph: Graph, feeds: Sequence[Feeds], reference: Outputs, budget: str, cap: float
-) -> dict[str, float]:
-    """Sensitivity mode: greedily raise the layer whose next grid step costs least metric per weight removed.
+def _step_cost(curve: dict[float, float], current: float, step: float, size: int) -> float:
+    """Output error added per weight removed by raising a layer from ``current`` to ``step``."""
+    return max(curve[step] - curve.get(current, 0.0), 0.0) / ((step - current) * size)
 
-    Costs come from the per-layer scan; each step is kept only if the model
-    pruned to all chosen sparsities together stays within ``budget``.
-    """
-    baseline = evaluate(graph, feeds, reference)
-    budgets = parse_budgets(budget)
-    curves = sensitivity_scan(graph, feeds, reference)
-    sizes = {node.name: node.const_input(1).size for node in weighted_layers(graph)}
+
+def step_order(curves: dict[str, dict[float, float]], sizes: dict[str, int]) -> list[dict[str, float]]:
+    """Allocations of growing sparsity: each raises the layer whose next step adds least error per weight."""
     chosen = {name: 0.0 for name in curves}
-    open_layers = set(curves)
-    while open_layers:
+    allocations = [dict(chosen)]
+    while True:
+        steps = {
+            name: min(s for s in curve if s > chosen[name])
+            for name, curve in curves.items()
+            if any(s > chosen[name] for s in curve)
+        }
+        if not steps:
+            return allocations
 
-        def cost(name: str) -> tuple[float, float]:
-            step = min(s for s in curves[name] if s > chosen[name])
-            removed = (step - chosen[name]) * sizes[name]
-            return max(baseline - curves[name][step], 0.0) / removed, -removed
+        name = min(steps, key=lambda n: (_step_cost(curves[n], chosen[n], steps[n], sizes[n]), n))
+        chosen[name] = steps[name]
+        allocations.append(dict(chosen))
 
-        name = min(sorted(open_layers), key=cost)
-        step = min(s for s in curves[name] if s > chosen[name])
-        trial = copy.deepcopy(graph)
-        prune_layers(trial, {**chosen, name: step})
-        if step > cap or not within(budgets, reference, run_all(trial, feeds)):
-            open_layers.discard(name)
-            continue
-        chosen[name] = step
-        if step == max(curves[name]):
-            open_layers.discard(name)
-    return chosen
+
+def allocation_fits(
+    graph: Graph, allocation: dict[str, float], feeds: Sequence[Feeds], options: PruneOptions
+) -> bool:
+    """Whether ``graph`` pruned to ``allocation`` stays within the budget on the samples no refit saw:
+    the held-out share of ``feeds`` with ``reconstruct``, else all of them. Top-1/top-5 budgets must hold
+    for the 95 % upper bound of the disagreement (a budget of P points needs some 300 / P samples)."""
+    held = split(feeds)[1] if options.reconstruct else list(feeds)
+    trial = copy.deepcopy(graph)
+    apply(trial, allocation, feeds, options)
+    return within(parse_budgets(options.budget), run_all(graph, held), run_all(trial, held), confident=True)
+
+
+def search(graph: Graph, feeds: Sequence[Feeds], options: PruneOptions) -> tuple[list[dict[str, float]], int]:
+    """Sensitivity mode: the allocations of ``step_order`` (scanned on the fitting share of ``feeds``) and
+    the index of the sparsest that ``allocation_fits``, by bisection."""
+    curves = sensitivity_scan(graph, split(feeds)[0], options.sparsity)
+    sizes = {node.name: node.const_input(1).size for node in weighted_layers(graph)}
+    allocations = step_order(curves, sizes)
+    low, high = 0, len(allocations) - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        fits = allocation_fits(graph, allocations[middle], feeds, options)
+        low, high = (middle, high) if fits else (low, middle - 1)
+    return allocations, low
 
 
 def _check(options: PruneOptions) -> None:
@@ -152,12 +211,15 @@ def _check(options: PruneOptions) -> None:
 
 @register("prune", PruneOptions)
 def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
-    """Zero the smallest-magnitude weights of Conv/Gemm/MatMul layers; returns the layers pruned."""
+    """Prune Conv/Gemm/MatMul layers (magnitude or SparseGPT); returns the layers pruned."""
     _check(options)
     layers = weighted_layers(graph)
     needs_data = options.mode == "sensitivity" or options.reconstruct
-    feeds = calibration_feeds(graph, options.calibration, options.samples, options.seed) if needs_data else []
-    reference_graph = copy.deepcopy(graph) if options.reconstruct else None
+    feeds = (
+        calibration_feeds(graph, options.calibration, options.samples, options.seed, options.reserve)
+        if needs_data
+        else []
+    )
     if options.mode == "layer":
         sparsities = {node.name: options.sparsity for node in layers}
     elif options.mode == "global":
@@ -165,15 +227,7 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
     elif options.mode == "2of4":
         sparsities = {node.name: 0.5 for node in layers if has_2of4_shape(node)}
     else:
-        reference = run_all(graph, feeds)
-        sparsities = choose_sparsities(graph, feeds, reference, options.budget, options.sparsity)
-    if options.mode == "2of4":
-        for node in layers:
-            if node.name in sparsities:
-                set_weight_matrix(graph, node, weight_matrix(node) * mask_2of4(node))
-    else:
-        prune_layers(graph, sparsities)
-    pruned = [name for name, sparsity in sparsities.items() if sparsity > 0]
-    if reference_graph is not None and pruned:
-        reconstruct(graph, reference_graph, feeds, pruned)
-    return len(pruned)
+        allocations, index = search(graph, feeds, options)
+        sparsities = allocations[index]
+    apply(graph, sparsities, feeds, options)
+    return sum(1 for sparsity in sparsities.values() if sparsity > 0)

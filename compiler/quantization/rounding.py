@@ -41,6 +41,7 @@ from edgec.runtime import run, session
 class RoundingSettings:
     damping: float = 0.01  # added to H's diagonal, as a fraction of its mean diagonal
     max_rows: int = 16384  # positions sampled per layer over the whole calibration set
+    flush_rows: int = 2048  # patches multiplied together in one block
     block: int = 128  # columns per lazy-update block
     seed: int = 0
 
@@ -85,6 +86,33 @@ def _candidates(graph: Graph) -> list[Node]:
     return chosen
 
 
+class _GramSums:
+    """Running ``2 X^T X`` of one layer: patches buffered in float32 and multiplied in large
+    blocks (few BLAS calls), the products summed in float64."""
+
+    def __init__(self, flush_rows: int) -> None:
+        self.flush_rows = flush_rows
+        self.pending: list[np.ndarray] = []
+        self.buffered = 0
+        self.total: np.ndarray | None = None
+        self.rows = 0
+
+    def add(self, patches: np.ndarray) -> None:
+        self.pending.append(patches)
+        self.buffered += patches.shape[1]
+        self.rows += patches.shape[1]
+        if self.buffered >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        block = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
+        gram = 2.0 * np.matmul(block.transpose(0, 2, 1), block).astype(np.float64)
+        self.total = gram if self.total is None else self.total + gram
+        self.pending, self.buffered = [], 0
+
+
 def layer_hessians(
     graph: Graph, nodes: list[Node], dataset: Dataset, settings: RoundingSettings
 ) -> dict[str, tuple[np.ndarray, int]]:
@@ -94,8 +122,7 @@ def layer_hessians(
     inputs = {v.name for v in graph.inputs}
     sess = session(to_onnx(graph, extra_outputs=[n for n in names if n not in inputs]))
     per_sample = max(1, -(-settings.max_rows // max(len(dataset), 1)))
-    sums: dict[str, np.ndarray] = {}
-    counts = dict.fromkeys((n.name for n in nodes), 0)
+    sums = {node.name: _GramSums(settings.flush_rows) for node in nodes}
     with progress_bar(len(dataset), "gptq inputs") as bar:
         for feeds in dataset.samples():
             outputs = run(sess, feeds)
@@ -104,13 +131,11 @@ def layer_hessians(
                 x = outputs[node.inputs[0].name]
                 total = positions(node, x.shape[0])
                 rows = np.sort(rng.choice(total, min(total, per_sample), replace=False))
-                # float32 products of one sample's few hundred rows; the sum over samples in float64
-                patches = np.ascontiguousarray(layer_patches(node, x, rows), np.float32)
-                gram = 2.0 * (patches.transpose(0, 2, 1) @ patches).astype(np.float64)
-                sums[node.name] = gram if node.name not in sums else sums[node.name] + gram
-                counts[node.name] += len(rows)
+                sums[node.name].add(np.ascontiguousarray(layer_patches(node, x, rows), np.float32))
             bar.update(1)
-    return {name: (sums[name], counts[name]) for name in sums}
+    for gram in sums.values():
+        gram.flush()
+    return {name: (gram.total, gram.rows) for name, gram in sums.items() if gram.total is not None}
 
 
 def gptq_round(

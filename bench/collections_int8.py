@@ -6,7 +6,9 @@ Fixed before any measurement was made with them (no tuning on the validation col
   hubble_deep_field) and documents (scikit-image's page and text, and rendered text pages);
 - validation: other photographs (scikit-image's chelsea and coffee, scikit-learn's china and
   flower), textures (brick, grass, gravel) and drawings (colorwheel, logo, horse, and rendered
-  line drawings of shapes).
+  line drawings of shapes);
+- development, for choosing settings without looking at the validation collection:
+  immunohistochemistry, retina, moon, coins, clock and two other rendered drawings.
 
 ``crops`` cuts seeded random crops (30-100 % of the largest box of the input's aspect, half
 mirrored) as 8-bit RGB ``[N, H, W, 3]``; ``text_lines`` renders OCR recognizer inputs.
@@ -98,6 +100,12 @@ VALIDATION: dict[str, Callable[[], np.ndarray]] = {
     **{n: _skimage(n) for n in ("colorwheel", "logo", "horse")},
     "drawing-0": _drawing(0),
     "drawing-1": _drawing(1),
+}
+# For choosing settings (methods, defaults): neither calibration nor validation.
+DEVELOPMENT: dict[str, Callable[[], np.ndarray]] = {
+    **{n: _skimage(n) for n in ("immunohistochemistry", "retina", "moon", "coins", "clock")},
+    "drawing-5": _drawing(5),
+    "drawing-6": _drawing(6),
 }
 DOCUMENTS_VALIDATION: dict[str, Callable[[], np.ndarray]] = {
     f"document-{seed}": _document(seed, WORDS_VALIDATION) for seed in (10, 11, 12)

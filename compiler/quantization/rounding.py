@@ -40,7 +40,7 @@ from edgec.runtime import run, session
 @dataclass(frozen=True)
 class RoundingSettings:
     damping: float = 0.01  # added to H's diagonal, as a fraction of its mean diagonal
-    max_rows: int = 16384  # positions sampled per layer over the whole calibration set
+    max_rows: int = 4096  # positions sampled per layer over the whole calibration set
     flush_rows: int = 2048  # patches multiplied together in one block
     block: int = 128  # columns per lazy-update block
     seed: int = 0
@@ -138,6 +138,16 @@ def layer_hessians(
     return {name: (gram.total, gram.rows) for name, gram in sums.items() if gram.total is not None}
 
 
+def _inverse_upper_factor(h: np.ndarray) -> np.ndarray:
+    """The upper triangular ``U`` with ``H^-1 = U^T U``, per group, from one Cholesky factorization:
+    with ``R`` the upper factor of ``H = R R^T`` (the lower factor of ``H`` with rows and columns
+    reversed, reversed back), ``U = R^-1``; no explicit inverse of ``H``."""
+    reversed_lower = np.linalg.cholesky(h[:, ::-1, ::-1])
+    r = reversed_lower[:, ::-1, ::-1]
+    identity = np.broadcast_to(np.eye(h.shape[1]), h.shape)
+    return np.linalg.solve(r, identity)
+
+
 def gptq_round(
     weights: np.ndarray, hessian: np.ndarray, scales: np.ndarray, settings: RoundingSettings
 ) -> np.ndarray:
@@ -153,7 +163,7 @@ def gptq_round(
     diag = h[:, index, index]
     diag[diag == 0] = 1.0
     h[:, index, index] = diag + settings.damping * diag.mean(axis=1, keepdims=True)
-    upper = np.linalg.cholesky(np.linalg.inv(h)).transpose(0, 2, 1)  # H^-1 = U^T U
+    upper = _inverse_upper_factor(h)
     s = scales[:, :, None]
     q = np.zeros_like(w)
     for start in range(0, cols, settings.block):

@@ -288,8 +288,13 @@ def _pool(ctx: Lowering, node: Node) -> list[Tensor]:
 
 
 def _global_pool(ctx: Lowering, node: Node) -> list[Tensor]:
+    """Over every spatial axis (logical 2..rank-1) wherever the input stores it: a 4-D NHWC image's
+    H and W, a 3-D [N, C, W] sequence's W."""
+    source = node.inputs[0]
+    assert source is not None and source.shape is not None
     reduce = ctx.tf.reduce_max if node.op is Op.GLOBAL_MAX_POOL else ctx.tf.reduce_mean
-    return [reduce(ctx.get(node.inputs[0]), axis=[1, 2], keepdims=True)]
+    axes = sorted(stored_axis(source, axis) for axis in range(2, len(source.shape)))
+    return [reduce(ctx.get(source), axis=axes, keepdims=True)]
 
 
 def _batchnorm(ctx: Lowering, node: Node) -> list[Tensor]:

@@ -163,7 +163,7 @@ MODELS: dict[str, Model] = {
 def run_tflite(bundle: Path, inputs: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
     from ai_edge_litert.interpreter import Interpreter
 
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    io = json.loads((bundle / "manifest.json").read_text())["backend_metadata"]["io"]
     interpreter = Interpreter(model_path=str(bundle / "model.tflite"), num_threads=1)
     interpreter.allocate_tensors()
     details = {d["index"]: d for d in interpreter.get_input_details()}
@@ -171,7 +171,7 @@ def run_tflite(bundle: Path, inputs: dict[str, np.ndarray]) -> list[dict[str, np
     count = len(next(iter(inputs.values())))
     results = []
     for i in range(count):
-        for entry, detail in zip(manifest["inputs"], ins, strict=True):
+        for entry, detail in zip(io["inputs"], ins, strict=True):
             array = np.transpose(inputs[entry["name"]][i], entry["permutation_from_input_model"])
             scale, zero = detail["quantization"]
             if np.issubdtype(detail["dtype"], np.integer) and scale:
@@ -179,7 +179,7 @@ def run_tflite(bundle: Path, inputs: dict[str, np.ndarray]) -> list[dict[str, np
             interpreter.set_tensor(details[detail["index"]]["index"], array.astype(detail["dtype"]))
         interpreter.invoke()
         sample = {}
-        for entry, detail in zip(manifest["outputs"], outs, strict=True):
+        for entry, detail in zip(io["outputs"], outs, strict=True):
             array = interpreter.get_tensor(detail["index"]).astype(np.float32)
             scale, zero = detail["quantization"]
             if scale:

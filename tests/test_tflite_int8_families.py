@@ -2,6 +2,7 @@
 
 - Sigmoid and Softmax outputs: TFLite's integer kernels fix their output grids (scale 1/256, zero
   point -128 for int8, 0 for uint8); the engine's simulation, the .tflite and the manifest agree.
+  A Softmax's input is quantized over its whole observed range (no clipped winners).
 - A written-out LayerNorm (ReduceMean, Pow, Sqrt, Div) converts with its Pow/Sqrt/Div in float
   on rpi4, named in report.json; an integer-only target (cortex-m7) refuses it, naming the op.
 - An int32 input feeding a Gather embedding passes through calibration untouched.
@@ -126,6 +127,9 @@ def test_sigmoid_and_softmax_outputs_take_tflites_fixed_grids_in_engine_and_tfli
         assert calibration.ranges[name] == (0.0, 255 / 256)
         assert float(graph.values[name].quant.scale) == pytest.approx(1 / 256)
         assert int(graph.values[name].quant.zero_point) == -128
+    # The Softmax's input keeps its winners: its whole observed range, not the method's clipped one.
+    scores = calibration.statistics.tensors["scores"]
+    assert calibration.ranges["scores"] == (scores.minimum, scores.maximum)
     simulated = run_dataset(quantize_qdq(graph, "all"), dataset)["prob_map"]
     assert np.allclose(simulated * 256, np.round(simulated * 256), atol=1e-3)  # on the 1/256 grid
     # The .tflite of an integer-only target (int8 I/O) ends in those grids, and passes the check.

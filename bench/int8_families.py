@@ -16,24 +16,24 @@ Build seconds are wall time on this machine (shared; compare within one run only
 
 Models: ../shared/models (EfficientNet-Lite0, the PaddleOCR direction classifier, YOLOX =
 ddddocr's common_det) and rapidocr-onnxruntime 1.4.4's PP-OCRv4 det (DB, sigmoid map) and rec
-(SVTR-style, attention and LayerNorm), fetched with ``pip download`` into ~/.cache/edgec-zoo.
+(SVTR-style, attention and LayerNorm) through the zoo registry (tests/zoo_models.toml).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from collections_int8 import (
     CALIBRATION,
     DOCUMENTS_VALIDATION,
@@ -43,14 +43,13 @@ from collections_int8 import (
     crops,
     text_lines,
 )
+from zoo_models import find, model_path
 
 from edgec.errors import EdgecError
 from edgec.pipeline import BuildOptions, build
 from edgec.quantization.build import QuantizationOptions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
-CACHE = Path.home() / ".cache" / "edgec-zoo"
-RAPIDOCR = ("rapidocr-onnxruntime", "1.4.4", "rapidocr_onnxruntime/models")
 IMAGENET = (np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]))
 HALF = (np.array([0.5, 0.5, 0.5]), np.array([0.5, 0.5, 0.5]))
 
@@ -75,31 +74,9 @@ class Model:
     validation: Callable[[int], np.ndarray]
 
 
-def rapidocr(name: str) -> Callable[[], Path]:
-    def fetch() -> Path:
-        package, version, folder = RAPIDOCR
-        target = CACHE / f"{package}-{version}" / folder / name
-        if not target.exists():
-            wheels = CACHE / "wheels"
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "--no-deps",
-                    f"{package}=={version}",
-                    "-d",
-                    str(wheels),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            wheel = next(wheels.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
-            zipfile.ZipFile(wheel).extractall(CACHE / f"{package}-{version}")
-        return target
-
-    return fetch
+def zoo(name: str) -> Callable[[], Path]:
+    """A model of the zoo registry (tests/zoo_models.toml), fetched and sha256-checked."""
+    return lambda: model_path(find(name))
 
 
 def image_model(path: Callable[[], Path], name: str, size: tuple[int, int], stats, classifier: bool) -> Model:
@@ -148,7 +125,7 @@ MODELS: dict[str, Model] = {
     "ppocr_cls": text_model(lambda: SHARED / "ppocr_mobile_v2_cls.onnx", "x", (48, 192), True),
     "yolox_ddddocr": image_model(lambda: SHARED / "yolox_det.onnx", "images", (416, 416), None, False),
     "rapidocr_det_v4": Model(
-        rapidocr("ch_PP-OCRv4_det_infer.onnx"),
+        zoo("ppocrv4_det"),
         "x",
         256,
         256,
@@ -156,7 +133,7 @@ MODELS: dict[str, Model] = {
         lambda n: normalized(crops(CALIBRATION, n, 256, 256, seed=0), IMAGENET),
         detector_validation,
     ),
-    "rapidocr_rec_v4": text_model(rapidocr("ch_PP-OCRv4_rec_infer.onnx"), "x", (48, 320), False),
+    "rapidocr_rec_v4": text_model(zoo("ppocrv4_rec"), "x", (48, 320), False),
 }
 
 

@@ -21,6 +21,7 @@ def test_pipeline_order_and_registration():
         "eliminate-dead",
         "fuse-pad",
         "fuse-batchnorm",
+        "fuse-scale",
         "fuse-bias",
         "recognize-silu",
         "recognize-hardswish",

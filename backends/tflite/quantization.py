@@ -32,8 +32,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from edgec.backends.tflite.lowering import scope_of_tensor
 from edgec.ir.graph import Graph, QuantParams
-from edgec.ir.ops import Op
-from edgec.quantization.calibration import Calibration
+from edgec.quantization.calibration import FIXED_OUTPUT_RANGES, SAME_RANGE_OPS, Calibration
 from edgec.quantization.qdq import clone_graph
 from edgec.quantization.scheme import (
     TFLITE_SCHEME,
@@ -45,28 +44,10 @@ from edgec.targets import Target
 
 Range = tuple[float, float]
 
-# Ops whose int8 output parameters TFLite fixes: the same as the input's (data movement, max
-# pooling) or a constant range (softmax and logistic: scale 1/256; tanh: 1/128). A FakeQuant with
-# another range would only add a requantizing QUANTIZE op after them.
-TFLITE_DECIDES = frozenset(
-    {
-        Op.MAX_POOL,
-        Op.GLOBAL_MAX_POOL,
-        Op.RESHAPE,
-        Op.FLATTEN,
-        Op.SQUEEZE,
-        Op.UNSQUEEZE,
-        Op.TRANSPOSE,
-        Op.IDENTITY,
-        Op.PAD,
-        Op.SLICE,
-        Op.SPLIT,
-        Op.GATHER,
-        Op.SOFTMAX,
-        Op.SIGMOID,
-        Op.TANH,
-    }
-)
+# Ops whose int8 output parameters TFLite fixes: the same as the input's (data movement, pooling)
+# or a constant range (softmax and logistic: scale 1/256; tanh: 1/128). The engine gives them the
+# same (TFLITE_SCHEME's ``fixed_output_ranges``); a FakeQuant would only add a requantizing op.
+TFLITE_DECIDES = SAME_RANGE_OPS | frozenset(FIXED_OUTPUT_RANGES)
 
 
 def tflite_scheme(target: Target) -> QuantScheme:

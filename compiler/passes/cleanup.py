@@ -13,6 +13,7 @@ from edgec.passes import (  # noqa: F401  (importing a pass module registers its
     fuse_batchnorm,
     fuse_bias,
     fuse_pad,
+    fuse_scale,
     recognize_hardswish,
     recognize_silu,
 )
@@ -24,6 +25,7 @@ CLEANUP_PASSES: tuple[str, ...] = (
     "eliminate-dead",
     "fuse-pad",
     "fuse-batchnorm",
+    "fuse-scale",
     "fuse-bias",
     "recognize-silu",
     "recognize-hardswish",

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 
 from edgec.accuracy import random_samples
-from edgec.errors import AccuracyError
+from edgec.errors import AccuracyError, UnsupportedOpError
 from edgec.ir.graph import Graph
 from edgec.quantization.calibration import CalibrationConfig
 from edgec.quantization.data import Dataset, load_dataset
 from edgec.quantization.engine import QuantizationResult, quantize
 from edgec.quantization.gate import Budget
 from edgec.quantization.holdout import Split, split_calibration
+from edgec.quantization.islands import float_islands
 from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.preprocess import Preprocess, parse_preprocess
 from edgec.quantization.scheme import QuantScheme
@@ -138,13 +139,22 @@ def quantize_for_build(
     model: Path,
     data: Datasets | None = None,
 ) -> QuantizationResult:
-    """Quantize ``graph`` for ``target``; AccuracyError when a budget is missed.
+    """Quantize ``graph`` for ``target``; AccuracyError when a budget is missed, UnsupportedOpError
+    (before any work) when nodes need float and the target runs none.
 
     ``data``: the datasets ``load_datasets`` gives (loaded here when None).
     """
+    scheme = backend_scheme(backend, target)
+    islands = float_islands(graph) if scheme.float_islands else []
+    if islands and scheme.float_fallback is None:
+        raise UnsupportedOpError(
+            f"{model.name}: target '{target.name}' runs no float layers, and {len(islands)} node(s) have "
+            "no accurate int8 form: "
+            + "; ".join(f"{i.op} node '{i.node}': {i.reason}" for i in islands)
+            + ". Choose a target that runs float layers (e.g. rpi4) or a float precision."
+        )
     data = data or load_datasets(graph, options)
     calibration, validation = carry_state(graph, data.calibration), data.validation
-    scheme = backend_scheme(backend, target)
     reconstruct, bias_correction = options.resolved_rounding(scheme)
     config = CalibrationConfig(
         method=options.method,
@@ -152,7 +162,7 @@ def quantize_for_build(
         equalize=options.equalize,
         reconstruct=reconstruct,
     )
-    result = quantize(graph, calibration, validation, config, scheme, options.budgets)
+    result = quantize(graph, calibration, validation, config, scheme, options.budgets, islands=islands)
     if not result.budget_met:
         raise AccuracyError(_miss_message(result, target, model))
     # On the pipeline's graph, quant on an input or output means "the artifact's I/O is quantized",

@@ -35,6 +35,7 @@ from edgec.quantization.data import Dataset
 from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.gate import Budget, check_measurable, unmet
 from edgec.quantization.grids import GridFit, fit_grids
+from edgec.quantization.islands import Island
 from edgec.quantization.metrics import Metrics, evaluate, run_dataset
 from edgec.quantization.qdq import clone_graph, quantize_qdq, quantized_layers
 from edgec.quantization.rounding import gptq_rounding
@@ -64,6 +65,7 @@ class QuantizationResult:
     grids: GridFit = field(default_factory=GridFit)
     # The calibrated graph before its biases were corrected: the float side of ``qdq``, tensor by tensor.
     float_graph: Graph | None = None
+    islands: list[Island] = field(default_factory=list)
 
     @property
     def budget_met(self) -> bool:
@@ -99,6 +101,7 @@ class QuantizationResult:
             "float_layers": [
                 {"layer": name, "precision": scheme.float_fallback} for name in self.float_layers
             ],
+            "float_islands": [island.as_dict() for island in self.islands],
             "sensitivity": [entry.as_dict() for entry in self.sensitivity] if self.sensitivity else None,
         }
 
@@ -112,8 +115,10 @@ def quantize(
     budgets: Sequence[Budget] = (),
     max_float_layers: int | None = None,
     sensitivity_samples: int = DEFAULT_SENSITIVITY_SAMPLES,
+    islands: Sequence[Island] = (),
 ) -> QuantizationResult:
-    """Quantize ``graph`` in place (parameters, corrected biases) and measure the simulation."""
+    """Quantize ``graph`` in place (parameters, corrected biases) and measure the simulation.
+    ``islands`` (``edgec.quantization.islands``) stay in float from the start."""
     config = config or CalibrationConfig()
     scheme = scheme or QuantScheme()
     validation = validation_data if validation_data is not None else calibration_data
@@ -125,7 +130,8 @@ def quantize(
     rounded = gptq_rounding(graph, calibration_data) if config.reconstruct else {}
     corrections = bias_corrections(graph, calibration, rounded) if config.bias_correction else {}
     reference = run_dataset(graph, validation, "float reference")
-    qdq = quantize_qdq(graph, scheme.placement, biases=corrections, rounded=rounded)
+    island_names = [island.node for island in islands]
+    qdq = quantize_qdq(graph, scheme.placement, island_names, biases=corrections, rounded=rounded)
     metrics = evaluate(qdq, validation, reference)
     check_measurable(budgets, metrics, validation.source)
     layers = [node.name for node in quantized_layers(graph, scheme.placement)]
@@ -137,8 +143,10 @@ def quantize(
         validation,
         layers,
         budgets=tuple(budgets),
+        float_layers=island_names,
         rounded=rounded,
         grids=grids,
+        islands=list(islands),
     )
     result.missed = unmet(budgets, metrics)
     if result.missed and scheme.float_fallback is not None:
@@ -158,11 +166,12 @@ def _mixed_precision(
     sensitivity_samples: int,
 ) -> None:
     placement = result.calibration.scheme.placement
-    nodes = quantized_layers(graph, placement)
+    always_float = [island.node for island in result.islands]
+    nodes = [node for node in quantized_layers(graph, placement) if node.name not in always_float]
     subset = result.validation_data.head(sensitivity_samples)
     subset_reference = {name: array[:sensitivity_samples] for name, array in reference.items()}
     result.sensitivity = layer_sensitivity(
-        graph, nodes, subset, subset_reference, placement, corrections, result.rounded
+        graph, nodes, subset, subset_reference, placement, corrections, result.rounded, always_float
     )
     limit = len(nodes) // 2 if max_float_layers is None else max_float_layers
     mixed = mixed_precision(
@@ -175,6 +184,7 @@ def _mixed_precision(
         placement,
         corrections,
         result.rounded,
+        always_float,
     )
     if mixed is None:
         return

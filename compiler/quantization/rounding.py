@@ -40,7 +40,8 @@ from edgec.runtime import run, session
 @dataclass(frozen=True)
 class RoundingSettings:
     damping: float = 0.01  # added to H's diagonal, as a fraction of its mean diagonal
-    max_rows: int = 16384  # positions sampled per layer over the whole calibration set
+    max_rows: int = 4096  # positions sampled per layer over the whole calibration set
+    flush_rows: int = 2048  # patches multiplied together in one block
     block: int = 128  # columns per lazy-update block
     seed: int = 0
 
@@ -85,6 +86,33 @@ def _candidates(graph: Graph) -> list[Node]:
     return chosen
 
 
+class _GramSums:
+    """Running ``2 X^T X`` of one layer: patches buffered in float32 and multiplied in large
+    blocks (few BLAS calls), the products summed in float64."""
+
+    def __init__(self, flush_rows: int) -> None:
+        self.flush_rows = flush_rows
+        self.pending: list[np.ndarray] = []
+        self.buffered = 0
+        self.total: np.ndarray | None = None
+        self.rows = 0
+
+    def add(self, patches: np.ndarray) -> None:
+        self.pending.append(patches)
+        self.buffered += patches.shape[1]
+        self.rows += patches.shape[1]
+        if self.buffered >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        block = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
+        gram = 2.0 * np.matmul(block.transpose(0, 2, 1), block).astype(np.float64)
+        self.total = gram if self.total is None else self.total + gram
+        self.pending, self.buffered = [], 0
+
+
 def layer_hessians(
     graph: Graph, nodes: list[Node], dataset: Dataset, settings: RoundingSettings
 ) -> dict[str, tuple[np.ndarray, int]]:
@@ -94,8 +122,7 @@ def layer_hessians(
     inputs = {v.name for v in graph.inputs}
     sess = session(to_onnx(graph, extra_outputs=[n for n in names if n not in inputs]))
     per_sample = max(1, -(-settings.max_rows // max(len(dataset), 1)))
-    sums: dict[str, np.ndarray] = {}
-    counts = dict.fromkeys((n.name for n in nodes), 0)
+    sums = {node.name: _GramSums(settings.flush_rows) for node in nodes}
     with progress_bar(len(dataset), "gptq inputs") as bar:
         for feeds in dataset.samples():
             outputs = run(sess, feeds)
@@ -104,13 +131,21 @@ def layer_hessians(
                 x = outputs[node.inputs[0].name]
                 total = positions(node, x.shape[0])
                 rows = np.sort(rng.choice(total, min(total, per_sample), replace=False))
-                # float32 products of one sample's few hundred rows; the sum over samples in float64
-                patches = np.ascontiguousarray(layer_patches(node, x, rows), np.float32)
-                gram = 2.0 * (patches.transpose(0, 2, 1) @ patches).astype(np.float64)
-                sums[node.name] = gram if node.name not in sums else sums[node.name] + gram
-                counts[node.name] += len(rows)
+                sums[node.name].add(np.ascontiguousarray(layer_patches(node, x, rows), np.float32))
             bar.update(1)
-    return {name: (sums[name], counts[name]) for name in sums}
+    for gram in sums.values():
+        gram.flush()
+    return {name: (gram.total, gram.rows) for name, gram in sums.items() if gram.total is not None}
+
+
+def _inverse_upper_factor(h: np.ndarray) -> np.ndarray:
+    """The upper triangular ``U`` with ``H^-1 = U^T U``, per group, from one Cholesky factorization:
+    with ``R`` the upper factor of ``H = R R^T`` (the lower factor of ``H`` with rows and columns
+    reversed, reversed back), ``U = R^-1``; no explicit inverse of ``H``."""
+    reversed_lower = np.linalg.cholesky(h[:, ::-1, ::-1])
+    r = reversed_lower[:, ::-1, ::-1]
+    identity = np.broadcast_to(np.eye(h.shape[1]), h.shape)
+    return np.linalg.solve(r, identity)
 
 
 def gptq_round(
@@ -128,7 +163,7 @@ def gptq_round(
     diag = h[:, index, index]
     diag[diag == 0] = 1.0
     h[:, index, index] = diag + settings.damping * diag.mean(axis=1, keepdims=True)
-    upper = np.linalg.cholesky(np.linalg.inv(h)).transpose(0, 2, 1)  # H^-1 = U^T U
+    upper = _inverse_upper_factor(h)
     s = scales[:, :, None]
     q = np.zeros_like(w)
     for start in range(0, cols, settings.block):

@@ -49,6 +49,14 @@ class QuantScheme:
         default=True,
         metadata={"help": "GPTQ rounding unless asked not to (False where the converter rounds weights)"},
     )
+    fixed_output_ranges: bool = field(
+        default=False,
+        metadata={"help": "Sigmoid/Softmax/Tanh outputs on the fixed grids of TFLite's integer kernels"},
+    )
+    float_islands: bool = field(
+        default=False,
+        metadata={"help": "normalizations' Pow/Sqrt/Div stay in float (edgec.quantization.islands)"},
+    )
 
     def __post_init__(self) -> None:
         if self.activation_dtype not in ("int8", "uint8"):
@@ -73,10 +81,11 @@ class QuantScheme:
 
 # TensorRT explicit quantization: symmetric, per-channel weights, Q/DQ per A3; float layers in fp16.
 TENSORRT_SCHEME = QuantScheme(float_fallback="fp16")
-# TFLite full-integer: asymmetric int8 activations, per-channel int8 weights, every tensor (C1).
-# TFLiteConverter rounds float weights itself (GPTQ integers reach it as q * scale, but only on
-# request: GPTQ would triple an int8 build's time).
-TFLITE_SCHEME = QuantScheme(symmetric=False, placement="all", reconstruct_by_default=False)
+# TFLite full-integer: asymmetric int8 activations, per-channel int8 weights, every tensor (C1);
+# LOGISTIC, SOFTMAX and TANH outputs on the grids TFLite's integer kernels fix; written-out
+# normalizations in float where the target runs float. GPTQ integers reach the converter as
+# q * scale (``edgec.backends.tflite.quantization.with_rounded_weights``).
+TFLITE_SCHEME = QuantScheme(symmetric=False, placement="all", fixed_output_ranges=True, float_islands=True)
 # SNPE/QAIRT: TF-style asymmetric uint8 activations, ranges at least 0.01 wide (B3); the SDK's
 # converter quantizes the float weights itself.
 SNPE_SCHEME = QuantScheme(

@@ -65,12 +65,14 @@ def layer_sensitivity(
     placement: Placement = "tensorrt",
     biases: Mapping[str, np.ndarray] | None = None,
     rounded: Mapping[str, np.ndarray] | None = None,
+    always_float: Sequence[str] = (),
 ) -> list[LayerSensitivity]:
-    """One entry per layer, most sensitive (lowest SNR) first; ties keep graph order."""
+    """One entry per layer, most sensitive (lowest SNR) first; ties keep graph order.
+    ``always_float``: nodes in float in every setting (float islands)."""
     names = [node.name for node in layers]
     table = []
     for node in layers:
-        others = [name for name in names if name != node.name]
+        others = [*always_float, *(name for name in names if name != node.name)]
         metrics = evaluate(quantize_qdq(graph, placement, others, biases, rounded), dataset, reference)
         snr, cosine, top1 = metrics.worst("snr_db"), metrics.worst("cosine"), metrics.worst("top1")
         assert snr is not None and cosine is not None
@@ -88,14 +90,16 @@ def mixed_precision(
     placement: Placement = "tensorrt",
     biases: Mapping[str, np.ndarray] | None = None,
     rounded: Mapping[str, np.ndarray] | None = None,
+    always_float: Sequence[str] = (),
 ) -> MixedPrecision | None:
     """Keep the first layers of ``ranking`` in float, one more at a time, until ``budgets`` are met.
 
     Returns the first setting that meets them, or the last one tried (with
-    ``met`` False); None when no layer may stay in float.
+    ``met`` False); None when no layer may stay in float. ``always_float``
+    (float islands) come first in every setting's float layers.
     """
     result = None
-    float_layers: list[str] = []
+    float_layers: list[str] = list(always_float)
     for entry in ranking[:max_float_layers]:
         float_layers.append(entry.layer)
         qdq = quantize_qdq(graph, placement, float_layers, biases, rounded)

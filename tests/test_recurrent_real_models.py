@@ -1,4 +1,4 @@
-"""The public recurrent models of tests/wheel_models.py at fp32 on rpi4: the Silero VAD (stateful
+"""Public recurrent models of the zoo (tests/zoo_models.toml) at fp32 on rpi4: the Silero VAD (stateful
 LSTM; 1-D convolutions and If nodes; judged over an 8-chunk stream carrying its state) and the
 ddddocr CRNN (bidirectional LSTM as two fused UNIDIRECTIONAL_SEQUENCE_LSTM ops, fewer .tflite ops
 than the ONNX graph has nodes)."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import onnx
 import pytest
-from wheel_models import DDDDOCR_CRNN, SILERO_VAD, fetch
+from zoo_models import find, model_or_skip
 
 from edgec.backends.tflite.flatbuffer import read_model
 from edgec.pipeline import BuildOptions, build
@@ -19,8 +19,8 @@ def _min_cosine(report: dict) -> float:
 
 @pytest.mark.parametrize("target", ["rpi4", "onnxruntime-cpu", "jetson-agx-orin"])
 def test_silero_vad_streams_at_fp32(tmp_path, target):
-    model = fetch(SILERO_VAD)
-    shapes = {"input": (1, 512), "state": (2, 1, 128)}
+    entry = find("silero_vad_16k")
+    model, shapes = model_or_skip(entry), entry.input_shapes()
     result = build(
         BuildOptions(
             model=model, target=target, precision="fp32", output=tmp_path / "vad", input_shapes=shapes
@@ -32,7 +32,7 @@ def test_silero_vad_streams_at_fp32(tmp_path, target):
 
 
 def test_crnn_lstm_is_fused_on_rpi4(tmp_path):
-    model = fetch(DDDDOCR_CRNN)
+    model = model_or_skip(find("ddddocr_common"))
     result = build(
         BuildOptions(
             model=model,

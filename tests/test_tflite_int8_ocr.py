@@ -18,16 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
-from zoo_models import MissingModel, find, model_path
+from zoo_models import find, model_or_skip
 
 from edgec.cli import main
 
 
 def _zoo(name: str) -> Path:
-    try:
-        return model_path(find(name))
-    except MissingModel as exc:  # no package index: say which file is missing
-        pytest.skip(str(exc))
+    return model_or_skip(find(name))
 
 
 def _build(model: Path, out: Path, target: str, shape: str, data: Path, *extra: str) -> int:

@@ -9,7 +9,6 @@ be had is skipped with a message naming its file."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -100,15 +99,6 @@ def test_a_shared_only_model_absent_is_missing_with_its_file_named(tmp_path):
         zoo_models.model_path(model, cache=tmp_path, shared=tmp_path)
 
 
-def _model_file(model: ZooModel) -> Path:
-    try:
-        return zoo_models.model_path(model)
-    except MissingModel as exc:
-        pytest.skip(str(exc))
-    except subprocess.SubprocessError as exc:
-        pytest.skip(f"{model.origin}: {exc}")
-
-
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory):
     """Per model of the slice: its file and an .npz of held-out inputs (zoo_data's validation sources)."""
@@ -117,7 +107,7 @@ def held_out(tmp_path_factory):
     def make(name: str) -> tuple[ZooModel, Path, Path]:
         model = zoo_models.find(name)
         if name not in made:
-            path = _model_file(model)
+            path = zoo_models.model_or_skip(model)
             npz = tmp_path_factory.mktemp(name) / "validation.npz"
             np.savez(npz, **zoo_data.stack(zoo_data.samples(model, path, "validation", HELD_OUT)))
             made[name] = (path, npz)

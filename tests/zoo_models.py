@@ -12,7 +12,6 @@ run downloads nothing. Imports nothing of edgec: bench/ and tests/ share it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +21,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from edgec.bundle import sha256_file
 
 REGISTRY = Path(__file__).with_name("zoo_models.toml")
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -112,14 +115,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EDGEC_ZOO_CACHE") or Path.home() / ".cache" / "edgec-zoo")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _checked(path: Path, model: ZooModel) -> Path:
     actual = sha256_file(path)
     if actual != model.sha256:
@@ -166,6 +161,17 @@ def model_path(model: ZooModel, cache: Path | None = None, shared: Path = SHARED
     if model.package:
         return _fetch(model, cache or cache_dir())
     raise MissingModel(f"{model.name}: {shared / model.file} is absent and no public wheel holds it")
+
+
+def model_or_skip(model: ZooModel) -> Path:
+    """``model_path``, or the calling test skipped with a message naming the model when it cannot
+    be had (no ../shared/models file and no package index)."""
+    try:
+        return model_path(model)
+    except MissingModel as exc:
+        pytest.skip(str(exc))
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"{model.origin}: {exc}")
 
 
 def integrity_errors(models: list[ZooModel]) -> list[str]:

@@ -193,7 +193,7 @@ def _nonfinite(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, dict[str, int]
 
 
 def _top_k(refs: list[np.ndarray], outs: list[np.ndarray]) -> tuple[float | None, float | None]:
-    if refs[0].ndim != 2 or refs[0].shape[-1] < 2:
+    if refs[0].ndim != 2 or refs[0].shape[-1] < 2 or not np.issubdtype(refs[0].dtype, np.floating):
         return None, None
     ref_rows = np.concatenate(refs).reshape(-1, refs[0].shape[-1])
     out_rows = np.concatenate(outs).reshape(-1, refs[0].shape[-1]).astype(np.float64)

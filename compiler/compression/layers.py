@@ -117,13 +117,10 @@ def layer_patches(node: Node, x: np.ndarray, rows: np.ndarray | None = None) -> 
     if node.op is not Op.CONV:
         flat = x.reshape(x.shape[0], -1)
         return (flat if rows is None else flat[rows])[None]
-    kernel = node.attrs["kernel_shape"]
-    if len(kernel) != 2:
-        raise ValueError(f"Conv '{node.name}': only 2-D convolutions have patches")
-    (kh, kw), (sh, sw), (dh, dw) = kernel, node.attrs["strides"], node.attrs["dilations"]
-    top, left, bottom, right = node.attrs["pads"]
+    (kh, kw), (sh, sw), (dh, dw), (top, left, bottom, right), (out_h, out_w) = _conv_2d(node)
+    if x.ndim == 3:  # a 1-D convolution reads [N, C, L] as [N, C, 1, L]
+        x = x[:, :, None, :]
     padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    out_h, out_w = node.output.shape[2:]
     windows = np.lib.stride_tricks.sliding_window_view(padded, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), (2, 3))
     windows = windows[:, :, : sh * out_h : sh, : sw * out_w : sw, ::dh, ::dw]
     if rows is None:
@@ -134,6 +131,17 @@ def layer_patches(node: Node, x: np.ndarray, rows: np.ndarray | None = None) -> 
     g = groups(node)
     per_group = picked.reshape(len(rows), g, -1)
     return per_group.transpose(1, 0, 2)
+
+
+def _conv_2d(node: Node) -> tuple[tuple[int, int], ...]:
+    """Kernel, strides, dilations, pads and output size of a 1-D or 2-D Conv, a 1-D one as 1 x L."""
+    kernel, strides, dilations = node.attrs["kernel_shape"], node.attrs["strides"], node.attrs["dilations"]
+    pads, out = node.attrs["pads"], tuple(node.output.shape[2:])
+    if len(kernel) == 2:
+        return tuple(kernel), tuple(strides), tuple(dilations), tuple(pads), out
+    if len(kernel) == 1:
+        return (1, kernel[0]), (1, strides[0]), (1, dilations[0]), (0, pads[0], 0, pads[1]), (1, out[0])
+    raise ValueError(f"Conv '{node.name}': only 1-D and 2-D convolutions have patches")
 
 
 def positions(node: Node, batch: int) -> int:

@@ -80,8 +80,8 @@ def run_dataset(graph: Graph, dataset: Dataset, description: str = "evaluating")
 
 
 def _class_rows(array: np.ndarray) -> np.ndarray | None:
-    """``[N, batch, classes]`` -> ``[N * batch, classes]``; None when not class scores."""
-    if array.ndim != 3 or array.shape[-1] < 2:
+    """``[N, batch, classes]`` -> ``[N * batch, classes]``; None when not class scores (floats)."""
+    if array.ndim != 3 or array.shape[-1] < 2 or not np.issubdtype(array.dtype, np.floating):
         return None
     return array.reshape(-1, array.shape[-1])
 

@@ -50,7 +50,10 @@ def test_conv1d_patches_are_its_windows(tmp_path):
 def test_int8_build_with_a_conv1d_and_a_boolean_output(tmp_path):
     result = build(
         BuildOptions(
-            model=_model(tmp_path / "m.onnx"), target="onnxruntime-cpu", precision="int8", output=tmp_path / "out"
+            model=_model(tmp_path / "m.onnx"),
+            target="onnxruntime-cpu",
+            precision="int8",
+            output=tmp_path / "out",
         )
     )
     assert result.report["accuracy"]["passed"]

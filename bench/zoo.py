@@ -122,7 +122,18 @@ def table(results: dict[str, dict[str, Any]], models: list[ZooModel], args: argp
     for model in models:
         row = [results.get(f"{model.name}|{t}|{p}") for t, p in columns]
         lines.append(f"| {model.name} | " + " | ".join(summary(c, model) if c else "" for c in row) + " |")
-    lines += ["", "Cells that did not build:", ""]
+    counts = sorted({(c.get("calibration"), c.get("validation")) for c in results.values()} - {(None, None)})
+    sizes = ", ".join(f"{c} / {v}" for c, v in counts)
+    lines += ["", f"Calibration / held-out inputs per model: {sizes}. Cosine over all held-out inputs "
+              "together, lowest output shown; seconds: the whole build (2 shared cores, other work "
+              "running). Why each cell that did not build fails: its `expected` entry in "
+              "tests/zoo_models.toml; `bench/zoo.py --table-only` prints the list."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def failures(results: dict[str, dict[str, Any]], models: list[ZooModel]) -> str:
+    """Every cell that did not build, with its declared reason or its message."""
+    lines = ["Cells that did not build:", ""]
     by_name = {m.name: m for m in models}
     for cell in results.values():
         model = by_name.get(cell["model"])
@@ -131,11 +142,6 @@ def table(results: dict[str, dict[str, Any]], models: list[ZooModel], args: argp
         expected = model.expected_failure(cell["target"].split(":")[0], cell["precision"])
         reason = f"expected: {expected.reason}" if expected else cell["message"].replace("\n", " ")[:300]
         lines.append(f"- {key(cell).replace('|', ' / ')}: {cell['status']}, exit {cell['code']}: {reason}")
-    counts = sorted({(c.get("calibration"), c.get("validation")) for c in results.values()} - {(None, None)})
-    sizes = ", ".join(f"{c} / {v}" for c, v in counts)
-    lines += ["", f"Calibration / held-out inputs per model: {sizes}. Cosine over all held-out inputs "
-              "together, lowest output shown; seconds: the whole build (2 shared cores, other work "
-              "running)."]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -195,7 +201,7 @@ def main() -> None:
     for other in args.merge:
         merged |= load_results(other)
     text = table(merged | results, registry, args)
-    print(text)
+    print(text, failures(merged | results, registry), sep="\n\n")
     if args.write_readme:
         write_readme(text)
 

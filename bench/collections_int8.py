@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from natural_inputs import random_crop
 from PIL import Image, ImageDraw, ImageFont
 from skimage import data as skdata
 from sklearn.datasets import load_sample_image
@@ -118,19 +119,9 @@ def crops(
     """``count`` 8-bit RGB crops ``[count, height, width, 3]``, cycling through ``collection``."""
     images = [load() for load in collection.values()]
     rng = np.random.default_rng(seed)
-    found = []
-    for index in range(count):
-        image = images[index % len(images)]
-        rows, cols = image.shape[:2]
-        fit = min(rows / height, cols / width) * rng.uniform(0.3, 1.0)
-        box_h, box_w = max(1, int(height * fit)), max(1, int(width * fit))
-        top, left = rng.integers(0, rows - box_h + 1), rng.integers(0, cols - box_w + 1)
-        crop = image[top : top + box_h, left : left + box_w]
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        resized = Image.fromarray(np.ascontiguousarray(crop)).resize((width, height), Image.BILINEAR)
-        found.append(np.asarray(resized))
-    return np.stack(found)
+    return np.stack(
+        [np.asarray(random_crop(images[i % len(images)], height, width, rng)) for i in range(count)]
+    )
 
 
 def text_lines(words: tuple[str, ...], count: int, height: int, width: int, seed: int) -> np.ndarray:

@@ -12,11 +12,14 @@ the wall seconds of a whole `edgec build --target rpi4 --precision int8` with an
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from collections_int8 import CALIBRATION, DEVELOPMENT, crops
 from int8_families import IMAGENET, SHARED, normalized
 

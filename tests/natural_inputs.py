@@ -60,18 +60,20 @@ def crop_pixels(model: str, photos: tuple[str, ...], count: int, seed: int) -> l
     _, height, width, _ = PREPROCESS[model]
     images = [photo(name) for name in photos]
     rng = np.random.default_rng(seed)
-    found = []
-    for index in range(count):
-        image = images[index % len(images)]
-        rows, cols = image.shape[:2]
-        fit = min(rows / height, cols / width) * rng.uniform(0.3, 1.0)
-        box_h, box_w = int(height * fit), int(width * fit)
-        top, left = rng.integers(0, rows - box_h + 1), rng.integers(0, cols - box_w + 1)
-        crop = image[top : top + box_h, left : left + box_w]
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        found.append(Image.fromarray(np.ascontiguousarray(crop)).resize((width, height), Image.BILINEAR))
-    return found
+    return [random_crop(images[index % len(images)], height, width, rng) for index in range(count)]
+
+
+def random_crop(image: np.ndarray, height: int, width: int, rng: np.random.Generator) -> Image.Image:
+    """A crop of 30-100 % of ``image``'s largest box of aspect ``height:width``, mirrored half of the
+    time, resized to ``height`` x ``width``."""
+    rows, cols = image.shape[:2]
+    fit = min(rows / height, cols / width) * rng.uniform(0.3, 1.0)
+    box_h, box_w = max(1, int(height * fit)), max(1, int(width * fit))
+    top, left = rng.integers(0, rows - box_h + 1), rng.integers(0, cols - box_w + 1)
+    crop = image[top : top + box_h, left : left + box_w]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return Image.fromarray(np.ascontiguousarray(crop)).resize((width, height), Image.BILINEAR)
 
 
 def crops(model: str, photos: tuple[str, ...], count: int, seed: int) -> np.ndarray:

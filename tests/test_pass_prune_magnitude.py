@@ -88,7 +88,7 @@ def test_the_sensitivity_search_stops_at_the_sparsest_allocation_within_the_budg
     options = PruneOptions(
         sparsity=0.95, mode="sensitivity", budget="top1=2", calibration=calibration, samples=1024
     )
-    feeds = calibration_feeds(graph, calibration, 1024, 0)
+    feeds = calibration_feeds(graph, options)
     allocations, index = search(graph, feeds, options)
     assert 0 < index < len(allocations) - 1
     assert allocation_fits(graph, allocations[index], feeds, options)

@@ -9,6 +9,7 @@ one run per sample.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +22,27 @@ from edgec.runtime import Feeds, run, session
 Outputs = list[dict[str, np.ndarray]]
 
 
-def calibration_feeds(
-    graph: Graph, path: str, count: int, seed: int, reserve: int = 0
-) -> list[dict[str, np.ndarray]]:
-    """The first ``count`` samples of the .npz at ``path``, or ``count`` seeded random ones, less the
-    ``reserved`` ones."""
-    if path:
-        feeds = load_samples(Path(path), graph.inputs).samples[:count]
+@dataclass(frozen=True)
+class CalibrationOptions:
+    """The calibration data of a data-aware compression pass: the fields its options share."""
+
+    calibration: str = field(default="", metadata={"help": ".npz of inputs by name (default: random inputs)"})
+    samples: int = field(default=8, metadata={"help": "calibration samples used"})
+    seed: int = field(default=0, metadata={"help": "seed of random calibration inputs"})
+    reserve: int = field(
+        default=0,
+        metadata={"help": "every Nth calibration sample is left for the build to judge on (0: none)"},
+    )
+
+
+def calibration_feeds(graph: Graph, options: CalibrationOptions) -> list[dict[str, np.ndarray]]:
+    """The first ``samples`` samples of the .npz ``calibration``, or ``samples`` seeded random ones,
+    less the ``reserve``d ones."""
+    if options.calibration:
+        feeds = load_samples(Path(options.calibration), graph.inputs).samples[: options.samples]
     else:
-        feeds = random_samples(graph.inputs, count, seed).samples
-    return unreserved(feeds, reserve)
+        feeds = random_samples(graph.inputs, options.samples, options.seed).samples
+    return unreserved(feeds, options.reserve)
 
 
 def reserved(feeds: Sequence[Feeds], every: int) -> list[Feeds]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgec.compression.calibration import calibration_feeds
+from edgec.compression.calibration import CalibrationOptions, calibration_feeds
 from edgec.compression.layers import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.compression.obs import cluster_obs
 from edgec.compression.sequential import Compressor, sequential
@@ -38,7 +38,7 @@ CODEBOOKS = ("layer", "channel")
 
 
 @dataclass(frozen=True)
-class ClusterOptions:
+class ClusterOptions(CalibrationOptions):
     clusters: int = field(default=16, metadata={"help": "codebook entries (besides zero)"})
     codebook: str = field(default="layer", metadata={"help": "one codebook per: layer | channel"})
     init: str = field(default="linear", metadata={"help": "centroid initialization: linear | density"})
@@ -46,13 +46,6 @@ class ClusterOptions:
     reconstruct: bool = field(
         default=False,
         metadata={"help": "GPTQ-style assignment in layer order, held-out choice (else nearest centroid)"},
-    )
-    calibration: str = field(default="", metadata={"help": ".npz of inputs by name (default: random inputs)"})
-    samples: int = field(default=8, metadata={"help": "calibration samples used"})
-    seed: int = field(default=0, metadata={"help": "seed of random calibration inputs"})
-    reserve: int = field(
-        default=0,
-        metadata={"help": "every Nth calibration sample is left for the build to judge on (0: none)"},
     )
 
 
@@ -134,7 +127,7 @@ def cluster_weights(graph: Graph, options: ClusterOptions) -> int:
         if needs_clustering(weight_matrix(node), options.clusters, options.codebook)
     ]
     if options.reconstruct and names:
-        feeds = calibration_feeds(graph, options.calibration, options.samples, options.seed, options.reserve)
+        feeds = calibration_feeds(graph, options)
         sequential(graph, copy.deepcopy(graph), feeds, names, clusterer(options))
         return len(names)
     compress = clusterer(options)

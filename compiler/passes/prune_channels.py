@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgec.compression.calibration import calibration_feeds
+from edgec.compression.calibration import CalibrationOptions, calibration_feeds
 from edgec.compression.layers import is_weighted_layer, replace_constant, weight_matrix
 from edgec.compression.reconstruction import reconstruct
 from edgec.errors import UsageError
@@ -58,7 +58,7 @@ Segment = tuple[int | None, int]  # (channel space or None for fixed channels, c
 
 
 @dataclass(frozen=True)
-class PruneChannelsOptions:
+class PruneChannelsOptions(CalibrationOptions):
     ratio: float = field(default=0.3, metadata={"help": "fraction of the channels of each group removed"})
     criterion: str = field(default="l1", metadata={"help": "channel importance: l1 | l2 norm of weight rows"})
     multiple: int = field(
@@ -72,13 +72,6 @@ class PruneChannelsOptions:
         metadata={"help": "also prune residual streams (Add/Sub groups); they are the most sensitive"},
     )
     reconstruct: bool = field(default=False, metadata={"help": "refit the consumers on calibration data"})
-    calibration: str = field(default="", metadata={"help": ".npz of inputs by name (default: random inputs)"})
-    samples: int = field(default=8, metadata={"help": "calibration samples used"})
-    seed: int = field(default=0, metadata={"help": "seed of random calibration inputs"})
-    reserve: int = field(
-        default=0,
-        metadata={"help": "every Nth calibration sample is left for the build to judge on (0: none)"},
-    )
 
 
 class ChannelSpaces:
@@ -315,7 +308,7 @@ def prune_channels(graph: Graph, options: PruneChannelsOptions) -> int:
     reference = copy.deepcopy(graph) if options.reconstruct else None
     sinks = rewrite(graph, spaces, kept)
     if reference is not None:
-        feeds = calibration_feeds(graph, options.calibration, options.samples, options.seed, options.reserve)
+        feeds = calibration_feeds(graph, options)
         rows = {name: keep for name, keep in sinks.items() if keep is not None}
         reconstruct(graph, reference, feeds, list(sinks), output_rows=rows)
     graph.prune_unused_constants()

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.compression.budget import parse_budgets, within
-from edgec.compression.calibration import Outputs, calibration_feeds, run_all
+from edgec.compression.calibration import CalibrationOptions, Outputs, calibration_feeds, run_all
 from edgec.compression.layers import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.compression.obs import sparsegpt
 from edgec.compression.sequential import Compressor, sequential, split
@@ -47,7 +47,7 @@ SCAN_GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
 @dataclass(frozen=True)
-class PruneOptions:
+class PruneOptions(CalibrationOptions):
     sparsity: float = field(
         default=0.5,
         metadata={"help": "fraction of weights set to zero (the per-layer cap in sensitivity mode)"},
@@ -63,13 +63,6 @@ class PruneOptions:
     reconstruct: bool = field(
         default=False,
         metadata={"help": "SparseGPT in layer order with held-out damping choice (else magnitude)"},
-    )
-    calibration: str = field(default="", metadata={"help": ".npz of inputs by name (default: random inputs)"})
-    samples: int = field(default=8, metadata={"help": "calibration samples used"})
-    seed: int = field(default=0, metadata={"help": "seed of random calibration inputs"})
-    reserve: int = field(
-        default=0,
-        metadata={"help": "every Nth calibration sample is left for the build to judge on (0: none)"},
     )
 
 
@@ -215,11 +208,7 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
     _check(options)
     layers = weighted_layers(graph)
     needs_data = options.mode == "sensitivity" or options.reconstruct
-    feeds = (
-        calibration_feeds(graph, options.calibration, options.samples, options.seed, options.reserve)
-        if needs_data
-        else []
-    )
+    feeds = calibration_feeds(graph, options) if needs_data else []
     if options.mode == "layer":
         sparsities = {node.name: options.sparsity for node in layers}
     elif options.mode == "global":

@@ -17,7 +17,14 @@ import numpy as np
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ir.ops import Op
 from edgec.passes.manager import NoOptions, register
-from edgec.passes.rewrite import Rule, apply_rules, sole_use_reason, substitute
+from edgec.passes.rewrite import (
+    Rule,
+    apply_rules,
+    constant_operand,
+    per_channel_reason,
+    sole_use_reason,
+    substitute,
+)
 
 _PRODUCERS = (Op.CONV, Op.CONV_TRANSPOSE, Op.GEMM, Op.MATMUL)
 
@@ -27,22 +34,6 @@ class _Match:
     add: Node
     producer: Node
     addend: np.ndarray
-
-
-def _operands(add: Node) -> tuple[Value, np.ndarray] | str:
-    """The non-constant operand and the constant one, in either order."""
-    a, b = add.inputs
-    if a is None or b is None or (a.data is None) == (b.data is None):
-        return "Add should have exactly one constant operand"
-    return (b, a.data) if a.data is not None else (a, b.data)
-
-
-def _per_channel_reason(producer: Node, addend: np.ndarray) -> str | None:
-    shape = producer.output.shape
-    padded = (1,) * (len(shape) - addend.ndim) + addend.shape
-    if any(d != 1 for i, d in enumerate(padded) if i != 1):
-        return f"a constant of shape {list(addend.shape)} is not per output channel of {list(shape)}"
-    return None
 
 
 def _producer_reason(producer: Node, addend: np.ndarray) -> str | None:
@@ -56,11 +47,11 @@ def _producer_reason(producer: Node, addend: np.ndarray) -> str | None:
         return f"'{producer.name}' already has a fused activation"
     if producer.input(2) is not None and producer.const_input(2) is None:
         return f"the bias of {producer.op} '{producer.name}' should be constant"
-    return None if producer.op is Op.GEMM else _per_channel_reason(producer, addend)
+    return None if producer.op is Op.GEMM else per_channel_reason(producer, addend)
 
 
 def _check(graph: Graph, add: Node) -> _Match | str:
-    operands = _operands(add)
+    operands = constant_operand(add)
     if isinstance(operands, str):
         return operands
     value, addend = operands

@@ -16,7 +16,14 @@ import numpy as np
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ir.ops import Op
 from edgec.passes.manager import NoOptions, register
-from edgec.passes.rewrite import Rule, apply_rules, sole_use_reason, substitute
+from edgec.passes.rewrite import (
+    Rule,
+    apply_rules,
+    constant_operand,
+    per_channel_reason,
+    sole_use_reason,
+    substitute,
+)
 
 
 @dataclass(frozen=True)
@@ -26,27 +33,16 @@ class _Match:
     scale: np.ndarray
 
 
-def _operands(mul: Node) -> tuple[Value, np.ndarray] | str:
-    a, b = mul.inputs
-    if a is None or b is None or (a.data is None) == (b.data is None):
-        return "Mul should have exactly one constant operand"
-    return (b, a.data) if a.data is not None else (a, b.data)
-
-
 def _conv_reason(conv: Node, scale: np.ndarray) -> str | None:
     if conv.attrs.get("activation") is not None:
         return f"'{conv.name}' already has a fused activation"
     if conv.const_input(1) is None or (conv.input(2) is not None and conv.const_input(2) is None):
         return f"the weight and bias of Conv '{conv.name}' should be constant"
-    shape = conv.output.shape
-    padded = (1,) * (len(shape) - scale.ndim) + scale.shape
-    if len(padded) != len(shape) or any(d != 1 for i, d in enumerate(padded) if i != 1):
-        return f"a constant of shape {list(scale.shape)} is not per output channel of {list(shape)}"
-    return None
+    return per_channel_reason(conv, scale)
 
 
 def _check(graph: Graph, mul: Node) -> _Match | str:
-    operands = _operands(mul)
+    operands = constant_operand(mul)
     if isinstance(operands, str):
         return operands
     value, scale = operands

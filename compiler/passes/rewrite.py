@@ -79,6 +79,23 @@ def explain(graph: Graph, rule: Rule[Any]) -> dict[str, str]:
 # -- queries shared by the checks ------------------------------------------
 
 
+def constant_operand(node: Node) -> tuple[Value, np.ndarray] | str:
+    """A binary node's non-constant operand and the constant one, in either order (else why not)."""
+    a, b = node.inputs
+    if a is None or b is None or (a.data is None) == (b.data is None):
+        return f"{node.op} should have exactly one constant operand"
+    return (b, a.data) if a.data is not None else (a, b.data)
+
+
+def per_channel_reason(producer: Node, constant: np.ndarray) -> str | None:
+    """Why ``constant`` does not hold one number per output channel (dim 1) of ``producer``."""
+    shape = producer.output.shape
+    padded = (1,) * (len(shape) - constant.ndim) + constant.shape
+    if len(padded) != len(shape) or any(d != 1 for i, d in enumerate(padded) if i != 1):
+        return f"a constant of shape {list(constant.shape)} is not per output channel of {list(shape)}"
+    return None
+
+
 def is_alive(node: Node) -> bool:
     """False once the node has been removed from its graph."""
     return all(value.producer is node for value in node.outputs)

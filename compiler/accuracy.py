@@ -33,6 +33,7 @@ import numpy as np
 from edgec.backends import Runner
 from edgec.errors import UsageError
 from edgec.ir.graph import Value
+from edgec.metrics import cosine, snr_db, top_k
 from edgec.quantization.data import load_arrays
 from edgec.streaming import StatePair, stream_outputs
 
@@ -168,18 +169,6 @@ def _round(value: float | None) -> float | None:
     return float(f"{value:.6g}")
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.dot(a, b) / norms) if norms > 0 else float(np.array_equal(a, b))
-
-
-def _snr_db(a: np.ndarray, b: np.ndarray) -> float:
-    noise, signal = float(np.sum((a - b) ** 2)), float(np.sum(a**2))
-    if noise == 0:
-        return math.inf
-    return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
-
-
 def _nonfinite(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     """The positions where both are finite, and the non-finite counts."""
     ref_finite, out_finite = np.isfinite(a), np.isfinite(b)
@@ -197,13 +186,7 @@ def _top_k(refs: list[np.ndarray], outs: list[np.ndarray]) -> tuple[float | None
         return None, None
     ref_rows = np.concatenate(refs).reshape(-1, refs[0].shape[-1])
     out_rows = np.concatenate(outs).reshape(-1, refs[0].shape[-1]).astype(np.float64)
-    ref_top = np.nan_to_num(ref_rows, nan=-np.inf).argmax(axis=1)
-    out_rows = np.nan_to_num(out_rows, nan=-np.inf)
-    top1 = 100.0 * float(np.mean(out_rows.argmax(axis=1) == ref_top))
-    if ref_rows.shape[1] < 5:
-        return top1, None
-    best5 = np.argsort(-out_rows, axis=1, kind="stable")[:, :5]
-    return top1, 100.0 * float(np.mean((best5 == ref_top[:, None]).any(axis=1)))
+    return top_k(np.nan_to_num(ref_rows, nan=-np.inf), np.nan_to_num(out_rows, nan=-np.inf))
 
 
 def _worst_sample(refs: list[np.ndarray], outs: list[np.ndarray]) -> dict[str, Any]:
@@ -211,8 +194,8 @@ def _worst_sample(refs: list[np.ndarray], outs: list[np.ndarray]) -> dict[str, A
     for ref, out in zip(refs, outs, strict=True):
         a, b = ref.astype(np.float64).ravel(), out.astype(np.float64).ravel()
         keep, _ = _nonfinite(a, b)
-        cosines.append(_cosine(a[keep], b[keep]))
-        snrs.append(_snr_db(a[keep], b[keep]))
+        cosines.append(cosine(a[keep], b[keep]))
+        snrs.append(snr_db(a[keep], b[keep]))
     low_cos, low_snr = int(np.argmin(cosines)), int(np.argmin(snrs))
     return {
         "cosine": _round(cosines[low_cos]),
@@ -233,8 +216,8 @@ def output_metrics(refs: list[np.ndarray], outs: list[np.ndarray]) -> dict[str, 
     max_abs = float(diff.max()) if diff.size else 0.0
     top1, top5 = _top_k(refs, outs)
     metrics = {
-        "cosine": _cosine(fa, fb),
-        "snr_db": _snr_db(fa, fb),
+        "cosine": cosine(fa, fb),
+        "snr_db": snr_db(fa, fb),
         "top1": top1,
         "top5": top5,
         "max_abs_error": max_abs,

@@ -13,16 +13,15 @@ from typing import Any
 import numpy as np
 
 from edgec.ir.graph import Graph
+from edgec.metrics import snr_from_energy
 from edgec.quantization.engine import QuantizationResult
 from edgec.quantization.scheme import dequantize_array, quantize_array
 
 
 def _snr_db(reference: np.ndarray, error: np.ndarray) -> float | None:
     signal = float(np.sum(reference.astype(np.float64) ** 2))
-    noise = float(np.sum(error.astype(np.float64) ** 2))
-    if noise == 0.0:
-        return None  # exact: no finite SNR
-    return round(10 * math.log10(signal / noise), 3) if signal > 0 else None
+    snr = snr_from_energy(signal, float(np.sum(error.astype(np.float64) ** 2)))
+    return round(snr, 3) if math.isfinite(snr) else None  # exact or all-zero weights: no finite SNR
 
 
 def weight_errors(graph: Graph, quantized: QuantizationResult) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from edgec import signing
 from edgec.accuracy import MIN_COSINE
 from edgec.bundle import MANIFEST, sha256_file
 from edgec.errors import BundleMismatchError, OutputMismatchError
+from edgec.metrics import cosine
 
 NOT_LISTED = frozenset({MANIFEST, MANIFEST + signing.SIGNATURE_SUFFIX})
 
@@ -110,13 +111,6 @@ def _run_tflite(
     return outputs
 
 
-def _cosine(expected: np.ndarray, actual: np.ndarray) -> float:
-    a = expected.astype(np.float64).ravel()
-    b = actual.astype(np.float64).ravel()
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.dot(a, b) / norms) if norms > 0 else float(np.array_equal(a, b))
-
-
 def _runtime_for(artifact: Path) -> str | None:
     if artifact.suffix == ".onnx":
         return "onnxruntime"
@@ -147,7 +141,7 @@ def check_outputs(bundle: Path, manifest: Mapping[str, Any]) -> tuple[str, dict[
                 f"{bundle}: {artifact.name} under {runtime}: output '{name}' is missing or has another shape"
             )
         diff = np.abs(reference.astype(np.float64) - actual[name].astype(np.float64))
-        results[name] = {"cosine": _cosine(reference, actual[name]), "max_abs_error": float(diff.max())}
+        results[name] = {"cosine": cosine(reference, actual[name]), "max_abs_error": float(diff.max())}
         if results[name]["cosine"] < threshold:
             raise OutputMismatchError(
                 f"{bundle}: {artifact.name} under {runtime}: output '{name}' differs from "

@@ -12,6 +12,7 @@ from quant_models import digits_onnx, save_npz, train_digits
 from edgec.cli import main
 from edgec.compression.layers import layer_patches
 from edgec.ir import Graph, Op, verify
+from edgec.metrics import compare_outputs
 from edgec.quantization import (
     SNPE_SCHEME,
     TENSORRT_SCHEME,
@@ -24,7 +25,6 @@ from edgec.quantization import (
     run_dataset,
 )
 from edgec.quantization.build import QuantizationOptions
-from edgec.quantization.metrics import compare_outputs
 from edgec.quantization.rounding import gptq_rounding
 from edgec.quantization.scheme import quantize_array
 from edgec.runtime import run_graph

@@ -18,6 +18,7 @@ from edgec.analysis import node_macs, weight_values
 from edgec.compression.calibration import Outputs, run_all
 from edgec.compression.layers import weighted_layers
 from edgec.ir.graph import Graph
+from edgec.metrics import cosine
 from edgec.runtime import Feeds
 
 # A weight with at most this many distinct values counts as clustered.
@@ -39,12 +40,6 @@ def layer_density(graph: Graph) -> float:
     return sum(int(np.count_nonzero(w)) for w in weights) / total if total else 1.0
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b / norms) if norms > 0 else float(np.array_equal(a, b))
-
-
 def agreement(reference: Outputs, outputs: Outputs) -> float:
     """Top-1 agreement of the first output if it looks like logits, else the mean cosine."""
     name = next(iter(reference[0]))
@@ -53,7 +48,7 @@ def agreement(reference: Outputs, outputs: Outputs) -> float:
     if ref[0].ndim == 2 and ref[0].shape[1] > 1:
         hits = [np.mean(np.argmax(r, axis=1) == np.argmax(g, axis=1)) for r, g in zip(ref, got, strict=True)]
         return float(np.mean(hits))
-    return float(np.mean([_cosine(r, g) for r, g in zip(ref, got, strict=True)]))
+    return float(np.mean([cosine(r, g) for r, g in zip(ref, got, strict=True)]))
 
 
 def evaluate(graph: Graph, feeds: Sequence[Feeds], reference: Outputs) -> float:

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgec.compression.calibration import Outputs
+from edgec.metrics import Metrics, compare_outputs
 from edgec.quantization.gate import Budget, check_measurable, parse_budget, unmet
-from edgec.quantization.metrics import Metrics, compare_outputs
 
 
 def stacked(outputs: Outputs) -> dict[str, np.ndarray]:

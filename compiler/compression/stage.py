@@ -41,11 +41,11 @@ from edgec.compression.ternary import ternary_report
 from edgec.errors import AccuracyError, UsageError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
+from edgec.metrics import Metrics
 from edgec.passes.manager import PassRecord, PassSpec, make_spec, run_passes
 from edgec.quantization.data import load_dataset
 from edgec.quantization.gate import Budget, check_measurable, unmet
 from edgec.quantization.holdout import Split
-from edgec.quantization.metrics import Metrics
 from edgec.runtime import Feeds, reference_session, run, session
 from edgec.targets import Target
 from edgec.templating import render

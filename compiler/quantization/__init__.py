@@ -126,6 +126,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from edgec.metrics import Metrics, compare_outputs
     from edgec.quantization.bias import apply_bias_corrections, bias_corrections
     from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
     from edgec.quantization.collect import Statistics, collect_statistics
@@ -134,7 +135,7 @@ if TYPE_CHECKING:
     from edgec.quantization.engine import QuantizationResult, quantize
     from edgec.quantization.gate import Budget, parse_budget
     from edgec.quantization.holdout import split_calibration
-    from edgec.quantization.metrics import Metrics, compare_outputs, evaluate, run_dataset
+    from edgec.quantization.metrics import evaluate, run_dataset
     from edgec.quantization.preprocess import Preprocess, parse_preprocess
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
     from edgec.quantization.ranges import METHODS

@@ -32,6 +32,7 @@ import numpy as np
 
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
+from edgec.metrics import cosine_from_sums, snr_from_energy
 from edgec.quantization.bias import bias_corrections
 from edgec.quantization.data import Dataset
 from edgec.quantization.engine import QuantizationResult
@@ -142,13 +143,11 @@ class _Sums:
         self.other += float(b @ b)
 
     def snr_db(self) -> float | None:
-        if self.noise == 0:
-            return math.inf
-        return 10 * math.log10(self.signal / self.noise) if self.signal > 0 else None
+        snr = snr_from_energy(self.signal, self.noise)
+        return None if snr == -math.inf else snr
 
     def cosine(self) -> float:
-        norms = math.sqrt(self.signal * self.other)
-        return self.dot / norms if norms > 0 else float(self.noise == 0)
+        return cosine_from_sums(self.dot, self.signal, self.other, self.noise)
 
 
 def _pairs(float_graph: Graph, qdq: Graph) -> dict[str, str]:

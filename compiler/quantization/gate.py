@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgec.errors import UsageError
-from edgec.quantization.metrics import Metrics
+from edgec.metrics import Metrics
 
 BUDGET_METRICS = {
     "accuracy": "accuracy lost, percentage points (needs labels)",

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from edgec.ir.graph import Graph, Node
+from edgec.metrics import Metrics
 from edgec.quantization.data import Dataset
 from edgec.quantization.gate import Budget, unmet
-from edgec.quantization.metrics import Metrics, evaluate
+from edgec.quantization.metrics import evaluate
 from edgec.quantization.qdq import quantize_qdq
 from edgec.quantization.scheme import Placement
 

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from edgec.backends import Runner
+from edgec.data.samples import SampleSet
 from edgec.errors import UsageError
 from edgec.ir.graph import Value
 from edgec.metrics import cosine, snr_db, top_k
-from edgec.quantization.data import load_arrays
 from edgec.streaming import StatePair, stream_outputs
 
 # The gate per precision: cosine and top-k at least, SNR (dB) at least. Chosen from principle,
@@ -64,24 +64,6 @@ METRICS = {
     "top5": "top-5 agreement in %, at least (class scores, >= 5 classes)",
 }
 REPORT_KEYS = {"cosine": "cosine", "snr": "snr_db", "top1": "top1", "top5": "top5"}
-
-
-@dataclass(frozen=True)
-class SampleSet:
-    """Named input batches: ``samples[i][input_name]`` is one model input.
-
-    ``indices``: the samples' positions in ``source`` (None for random inputs).
-    """
-
-    samples: list[dict[str, np.ndarray]]
-    source: str
-    indices: range | None = None
-
-    def describe(self) -> dict[str, Any]:
-        shown = None
-        if self.indices is not None and len(self.indices):
-            shown = {"first": self.indices[0], "last": self.indices[-1]}
-        return {"source": self.source, "count": len(self.samples), "indices": shown}
 
 
 @dataclass(frozen=True)
@@ -137,30 +119,6 @@ def gate(precision: str, thresholds: Sequence[Threshold], output: str) -> dict[s
         if threshold.output in (None, output):
             found[threshold.metric] = threshold.value
     return found
-
-
-def random_samples(inputs: Sequence[Value], count: int, seed: int | Sequence[int]) -> SampleSet:
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(count):
-        feed = {}
-        for value in inputs:
-            shape = value.shape or ()
-            if np.issubdtype(value.dtype, np.floating):
-                data = np.clip(rng.standard_normal(shape), -3.0, 3.0)
-            elif value.dtype == np.bool_:
-                data = rng.integers(0, 2, shape).astype(bool)
-            else:
-                data = rng.integers(0, 2, shape)
-            feed[value.name] = np.asarray(data, dtype=value.dtype)
-        samples.append(feed)
-    return SampleSet(samples, f"random, seed {seed}")
-
-
-def load_samples(path: Path, inputs: Sequence[Value]) -> SampleSet:
-    """An .npz keyed by input name; each array is one input or a stack of them."""
-    samples = list(load_arrays(path, inputs).samples())
-    return SampleSet(samples, path.name, range(len(samples)))
 
 
 def _round(value: float | None) -> float | None:

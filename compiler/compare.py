@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from edgec.data.datasets import Dataset
 from edgec.pipeline import CHECK_LIMIT, BuildOptions, prepare
-from edgec.quantization.data import Dataset
 from edgec.quantization.debug import CEILING_DB, JUMP_DB, compare_tensors, float_islands
 from edgec.templating import render
 

@@ -17,20 +17,15 @@ from typing import Any
 import numpy as np
 
 from edgec import __version__, backends, runtime, signing
-from edgec.accuracy import (
-    SampleSet,
-    Threshold,
-    check_threshold_outputs,
-    compare,
-    load_samples,
-    random_samples,
-)
+from edgec.accuracy import Threshold, check_threshold_outputs, compare
 from edgec.analysis import node_macs
 from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
 from edgec.compression.options import CompressionRequest
 from edgec.compression.stage import CompressionResult, compress
 from edgec.costmodel import estimate_latency
+from edgec.data.datasets import Dataset, check_arrays
+from edgec.data.samples import SampleSet, load_samples, random_samples
 from edgec.errors import AccuracyError, TargetError, UnsupportedOpError, UsageError
 from edgec.frontend import load_model
 from edgec.html_report import write_bundle_report
@@ -48,7 +43,6 @@ from edgec.quantization.build import (
     manifest_entries,
     quantize_for_build,
 )
-from edgec.quantization.data import Dataset, check_arrays
 from edgec.quantization.debug import compare_tensors
 from edgec.quantization.engine import QuantizationResult
 from edgec.runtime import run

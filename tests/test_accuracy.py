@@ -10,8 +10,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgec.accuracy import SampleSet, Threshold, compare, gate, parse_threshold
+from edgec.accuracy import Threshold, compare, gate, parse_threshold
 from edgec.cli import main
+from edgec.data.samples import SampleSet
 from edgec.errors import UsageError
 
 

@@ -10,9 +10,9 @@ from hardening_helpers import assert_clean, conv_model, relu_model, run_cli, sav
 from onnx import TensorProto, helper
 
 from edgec import pipeline
+from edgec.data.datasets import load_arrays, load_dataset
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Layout
-from edgec.quantization.data import load_arrays, load_dataset
 
 BUILD = ("build", "-t", "onnxruntime-cpu")
 

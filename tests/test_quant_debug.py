@@ -15,10 +15,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.cli import main
+from edgec.data.datasets import Dataset
 from edgec.frontend import load_model
 from edgec.passes import make_spec, run_passes
 from edgec.quantization import engine
-from edgec.quantization.data import Dataset
 from edgec.quantization.debug import compare_tensors, float_islands
 from edgec.quantization.engine import quantize
 from edgec.quantization.qdq import quantize_qdq

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgec.accuracy import random_samples
 from edgec.backends import BuildRequest
 from edgec.backends.snpe import BACKEND
 from edgec.backends.snpe.runtimes import QUANTIZED
+from edgec.data.samples import random_samples
 from edgec.frontend import load_model
 from edgec.passes import make_spec, run_passes
 from edgec.targets import load_catalogue

@@ -33,10 +33,10 @@ from tensorrt_helpers import JETSONS, MODELS, cleaned, emit, hostile_model, shel
 from edgec.backends.tensorrt import BACKEND
 from edgec.backends.tensorrt.stack import Stack
 from edgec.cli import main
+from edgec.data.datasets import load_dataset
 from edgec.ir.onnx_export import to_onnx
 from edgec.quantization import compare_outputs, parse_cache
 from edgec.quantization.build import Datasets, QuantizationOptions, quantize_for_build
-from edgec.quantization.data import load_dataset
 from edgec.runtime import run, session
 
 INT8_TARGETS = [t.name for t in JETSONS if "int8" in t.precisions]

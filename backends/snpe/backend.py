@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgec.accuracy import SampleSet, compare
+from edgec.accuracy import compare
 from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
 from edgec.backends.snpe import calibration, encodings, simulate, support
 from edgec.backends.snpe.passes import PASS_NAME
 from edgec.backends.snpe.runtimes import BITWIDTHS, QUANTIZED, Runtime, runtime_of
 from edgec.bundle import write_json
+from edgec.data.samples import SampleSet
 from edgec.errors import ModelError, ShapeError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import OPSET, to_onnx

@@ -32,11 +32,11 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgec.backends import Runner
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Node
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
 from edgec.quantization.calibration import CalibrationConfig, calibrate
-from edgec.quantization.data import Dataset
 from edgec.quantization.qdq import clone_graph, quantize_qdq
 from edgec.quantization.scheme import SNPE_SCHEME
 from edgec.runtime import run, session

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from edgec.accuracy import SampleSet, load_samples, random_samples
+from edgec.data.datasets import Dataset
+from edgec.data.samples import SampleSet, load_samples, random_samples
 from edgec.ir.graph import Graph
 from edgec.passes.layout import stored_perm
-from edgec.quantization.data import Dataset
 
 # Enough for stable ranges on CNNs while keeping an int8 build of a mobile CNN well under 20 s.
 DEFAULT_CALIBRATION_SAMPLES = 32

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.accuracy import load_samples, random_samples
+from edgec.data.samples import load_samples, random_samples, unreserved
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.runtime import Feeds, run, session
@@ -43,16 +43,6 @@ def calibration_feeds(graph: Graph, options: CalibrationOptions) -> list[dict[st
     else:
         feeds = random_samples(graph.inputs, options.samples, options.seed).samples
     return unreserved(feeds, options.reserve)
-
-
-def reserved(feeds: Sequence[Feeds], every: int) -> list[Feeds]:
-    """Every ``every``-th sample (0: none): kept from the passes so that the build's budget judges on
-    samples no pass calibrated or refitted on."""
-    return [feed for i, feed in enumerate(feeds) if every and i % every == every - 1]
-
-
-def unreserved(feeds: Sequence[Feeds], every: int) -> list[Feeds]:
-    return [feed for i, feed in enumerate(feeds) if not every or i % every != every - 1]
 
 
 def run_all(graph: Graph, feeds: Sequence[Feeds], extra_outputs: Iterable[str] = ()) -> Outputs:

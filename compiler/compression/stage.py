@@ -30,22 +30,22 @@ import numpy as np
 import onnxruntime as ort
 
 from edgec import __version__
-from edgec.accuracy import SampleSet
 from edgec.compression.accounting import agreement, codebook_sizes, layer_density, total_macs, weight_bytes
 from edgec.compression.budget import budgets_text, metrics, without_labels
-from edgec.compression.calibration import Outputs, reserved, run_all, unreserved
+from edgec.compression.calibration import Outputs, run_all
 from edgec.compression.huffman import encode_weights, storage_report
 from edgec.compression.options import CompressionRequest
 from edgec.compression.sparsity import sparsity_gain
 from edgec.compression.ternary import ternary_report
+from edgec.data.datasets import load_dataset
+from edgec.data.samples import SampleSet, reserved, unreserved
+from edgec.data.split import Split
 from edgec.errors import AccuracyError, UsageError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.metrics import Metrics
 from edgec.passes.manager import PassRecord, PassSpec, make_spec, run_passes
-from edgec.quantization.data import load_dataset
 from edgec.quantization.gate import Budget, check_measurable, unmet
-from edgec.quantization.holdout import Split
 from edgec.runtime import Feeds, reference_session, run, session
 from edgec.targets import Target
 from edgec.templating import render

@@ -48,42 +48,42 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "Preprocess": "preprocess",
-    "parse_preprocess": "preprocess",
-    "Dataset": "data",
-    "load_dataset": "data",
-    "CalibrationConfig": "calibration",
-    "Calibration": "calibration",
-    "calibrate": "calibration",
-    "METHODS": "ranges",
-    "QuantScheme": "scheme",
-    "TENSORRT_SCHEME": "scheme",
-    "TFLITE_SCHEME": "scheme",
-    "SNPE_SCHEME": "scheme",
-    "Statistics": "collect",
-    "collect_statistics": "collect",
-    "quantize_qdq": "qdq",
-    "quantized_layers": "qdq",
-    "Metrics": "metrics",
-    "run_dataset": "metrics",
-    "evaluate": "metrics",
-    "compare_outputs": "metrics",
-    "bias_corrections": "bias",
-    "apply_bias_corrections": "bias",
-    "gptq_rounding": "rounding",
-    "Budget": "gate",
-    "parse_budget": "gate",
-    "layer_sensitivity": "sensitivity",
-    "mixed_precision": "sensitivity",
-    "QuantizationResult": "engine",
-    "quantize": "engine",
-    "write_cache": "tensorrt_cache",
-    "split_calibration": "holdout",
-    "compare_tensors": "debug",
-    "float_islands": "debug",
-    "parse_cache": "tensorrt_cache",
-    "cache_scales": "tensorrt_cache",
-    "version_int": "tensorrt_cache",
+    "Preprocess": "edgec.data.preprocess",
+    "parse_preprocess": "edgec.data.preprocess",
+    "Dataset": "edgec.data.datasets",
+    "load_dataset": "edgec.data.datasets",
+    "CalibrationConfig": "edgec.quantization.calibration",
+    "Calibration": "edgec.quantization.calibration",
+    "calibrate": "edgec.quantization.calibration",
+    "METHODS": "edgec.quantization.ranges",
+    "QuantScheme": "edgec.quantization.scheme",
+    "TENSORRT_SCHEME": "edgec.quantization.scheme",
+    "TFLITE_SCHEME": "edgec.quantization.scheme",
+    "SNPE_SCHEME": "edgec.quantization.scheme",
+    "Statistics": "edgec.quantization.collect",
+    "collect_statistics": "edgec.quantization.collect",
+    "quantize_qdq": "edgec.quantization.qdq",
+    "quantized_layers": "edgec.quantization.qdq",
+    "Metrics": "edgec.metrics",
+    "run_dataset": "edgec.quantization.metrics",
+    "evaluate": "edgec.quantization.metrics",
+    "compare_outputs": "edgec.metrics",
+    "bias_corrections": "edgec.quantization.bias",
+    "apply_bias_corrections": "edgec.quantization.bias",
+    "gptq_rounding": "edgec.quantization.rounding",
+    "Budget": "edgec.quantization.gate",
+    "parse_budget": "edgec.quantization.gate",
+    "layer_sensitivity": "edgec.quantization.sensitivity",
+    "mixed_precision": "edgec.quantization.sensitivity",
+    "QuantizationResult": "edgec.quantization.engine",
+    "quantize": "edgec.quantization.engine",
+    "write_cache": "edgec.quantization.tensorrt_cache",
+    "split_calibration": "edgec.data.split",
+    "compare_tensors": "edgec.quantization.debug",
+    "float_islands": "edgec.quantization.debug",
+    "parse_cache": "edgec.quantization.tensorrt_cache",
+    "cache_scales": "edgec.quantization.tensorrt_cache",
+    "version_int": "edgec.quantization.tensorrt_cache",
 }
 
 __all__ = [
@@ -126,17 +126,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from edgec.data.datasets import Dataset, load_dataset
+    from edgec.data.preprocess import Preprocess, parse_preprocess
+    from edgec.data.split import split_calibration
     from edgec.metrics import Metrics, compare_outputs
     from edgec.quantization.bias import apply_bias_corrections, bias_corrections
     from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
     from edgec.quantization.collect import Statistics, collect_statistics
-    from edgec.quantization.data import Dataset, load_dataset
     from edgec.quantization.debug import compare_tensors, float_islands
     from edgec.quantization.engine import QuantizationResult, quantize
     from edgec.quantization.gate import Budget, parse_budget
-    from edgec.quantization.holdout import split_calibration
     from edgec.quantization.metrics import evaluate, run_dataset
-    from edgec.quantization.preprocess import Preprocess, parse_preprocess
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
     from edgec.quantization.ranges import METHODS
     from edgec.quantization.rounding import gptq_rounding
@@ -148,4 +148,4 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'edgec.quantization' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"edgec.quantization.{_EXPORTS[name]}"), name)
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

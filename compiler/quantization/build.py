@@ -3,7 +3,7 @@
 Runs for quantized precisions (``QUANTIZED_PRECISIONS``) after the passes
 and the support check, before the backend emits. The backend receives the
 result as ``BuildRequest.options["quantization"]``. ``load_datasets`` says
-which samples calibrate and which validate (edgec.quantization.holdout);
+which samples calibrate and which validate (edgec.data.split);
 the pipeline loads them once, before the compression passes, and passes
 them in.
 
@@ -24,17 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from edgec.accuracy import random_samples
+from edgec.data.datasets import Dataset, load_dataset
+from edgec.data.preprocess import Preprocess, parse_preprocess
+from edgec.data.samples import random_samples
+from edgec.data.split import Split, split_calibration
 from edgec.errors import AccuracyError, UnsupportedOpError
 from edgec.ir.graph import Graph
 from edgec.quantization.calibration import CalibrationConfig
-from edgec.quantization.data import Dataset, load_dataset
 from edgec.quantization.engine import QuantizationResult, quantize
 from edgec.quantization.gate import Budget
-from edgec.quantization.holdout import Split, split_calibration
 from edgec.quantization.islands import float_islands
 from edgec.quantization.options import DEFAULT_METHOD
-from edgec.quantization.preprocess import Preprocess, parse_preprocess
 from edgec.quantization.scheme import QuantScheme
 from edgec.quantization.streams import carry_state
 from edgec.targets import Target
@@ -104,7 +104,7 @@ class Datasets:
 
 
 def load_datasets(graph: Graph, options: QuantizationOptions) -> Datasets:
-    """Calibration and validation data (edgec.quantization.holdout: which samples do which).
+    """Calibration and validation data (edgec.data.split: which samples do which).
 
     Without ``--calibration-data`` the random calibration inputs come from the seed stream
     ``(seed, 1)``, so they differ from the check's random inputs (seed ``seed``), which validate.

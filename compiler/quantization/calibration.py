@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ir.ops import Op
 from edgec.quantization.collect import (
@@ -36,7 +37,6 @@ from edgec.quantization.collect import (
     activation_values,
     collect_statistics,
 )
-from edgec.quantization.data import Dataset
 from edgec.quantization.ranges import DEFAULT_PERCENTILE, METHODS, asymmetric_range, symmetric_amax
 from edgec.quantization.scheme import (
     QuantScheme,

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Value
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
-from edgec.quantization.data import Dataset
 from edgec.runtime import run, session
 
 # Weighted ops whose input channel means bias correction needs.

@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.metrics import cosine_from_sums, snr_from_energy
 from edgec.quantization.bias import bias_corrections
-from edgec.quantization.data import Dataset
 from edgec.quantization.engine import QuantizationResult
 from edgec.quantization.metrics import evaluate, run_dataset
 from edgec.quantization.qdq import quantize_qdq, quantized_layers

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
 from edgec.passes.equalize import EqualizeOptions, equalize_graph
 from edgec.quantization.collect import progress_bar
-from edgec.quantization.data import Dataset
 from edgec.runtime import run, session
 
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgec.data.preprocess import Preprocess
 from edgec.ir.graph import Graph, QuantParams
 from edgec.quantization.centering import centre_clipped_activations
 from edgec.quantization.pixel_input import align_input_to_pixels
-from edgec.quantization.preprocess import Preprocess
 from edgec.quantization.scheme import QuantScheme
 
 

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.metrics import Metrics, compare_outputs
 from edgec.quantization.collect import progress_bar
-from edgec.quantization.data import Dataset
 from edgec.runtime import run, session
 
 Outputs = dict[str, np.ndarray]

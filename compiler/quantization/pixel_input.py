@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgec.data.preprocess import Preprocess
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ir.ops import Op
 from edgec.passes.rewrite import unfuse_padding
 from edgec.quantization.bias import constant_response, current_bias, set_bias
 from edgec.quantization.centering import constant_parameters
-from edgec.quantization.preprocess import Preprocess
 from edgec.quantization.scheme import symmetric_params
 
 PIXEL_LEVELS = 128.0

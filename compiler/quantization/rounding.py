@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgec.compression.layers import layer_patches, positions, weighted_layers
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Node, QuantParams
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
 from edgec.quantization.collect import progress_bar
-from edgec.quantization.data import Dataset
 from edgec.quantization.scheme import INT8_BOUND
 from edgec.runtime import run, session
 

@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
-from edgec.quantization.data import Dataset
 from edgec.runtime import run, session
 from edgec.streaming import run_stream, state_pairs, zero_state
 

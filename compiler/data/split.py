@@ -23,10 +23,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from edgec.data.datasets import Dataset, load_dataset
+from edgec.data.preprocess import Preprocess
 from edgec.errors import UsageError
 from edgec.ir.graph import Value
-from edgec.quantization.data import Dataset, load_dataset
-from edgec.quantization.preprocess import Preprocess
 
 HELD_OUT_SHARE = 0.2
 MIN_HELD_OUT = 8

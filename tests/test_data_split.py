@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgec.accuracy import SampleSet, random_samples
 from edgec.compression.stage import pass_data
+from edgec.data.samples import SampleSet, random_samples
+from edgec.data.split import split_calibration
 from edgec.ir.graph import Graph, Layout
 from edgec.pipeline import BuildOptions
 from edgec.quantization.build import QuantizationOptions, load_datasets
-from edgec.quantization.holdout import split_calibration
 
 
 def _graph() -> Graph:

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgec.data.preprocess import Preprocess
 from edgec.errors import UsageError
 from edgec.ir.graph import Value
 from edgec.limits import SAMPLES_SHARE, available_memory, format_bytes, tensor_bytes
-from edgec.quantization.preprocess import Preprocess
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LABELS_FILE = "labels.txt"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgec.data.datasets import load_dataset
+from edgec.data.preprocess import Preprocess, parse_preprocess
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Layout, Value
-from edgec.quantization.data import load_dataset
-from edgec.quantization.preprocess import Preprocess, parse_preprocess
 
 SPEC = "resize=4x6,scale=1/255,mean=0.5,0.25,0,std=0.5,0.25,1,layout=nchw,color=rgb"
 

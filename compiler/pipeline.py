@@ -18,7 +18,6 @@ import numpy as np
 
 from edgec import __version__, backends, runtime, signing
 from edgec.accuracy import Threshold, check_threshold_outputs, compare
-from edgec.analysis import node_macs
 from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
 from edgec.compression.options import CompressionRequest
@@ -30,6 +29,7 @@ from edgec.errors import AccuracyError, TargetError, UnsupportedOpError, UsageEr
 from edgec.frontend import load_model
 from edgec.html_report import write_bundle_report
 from edgec.ir.graph import Graph, Value
+from edgec.ir.statistics import node_macs
 from edgec.layer_error import weight_errors
 from edgec.limits import check_sample_count, tensor_bytes
 from edgec.passes import make_spec, run_passes

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from compression_models import build_argv, digits_cnn, write_digits_model
 
+from edgec.budget import Budget
 from edgec.cli import main
 from edgec.compression.budget import parse_budgets, within
 from edgec.errors import UsageError
-from edgec.quantization.gate import Budget
 
 
 @pytest.fixture(scope="module")

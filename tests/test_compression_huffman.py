@@ -18,7 +18,7 @@ from edgec.compression.huffman import (
     storage_report,
     streams,
 )
-from edgec.compression.layers import weighted_layers
+from edgec.ir.weight_matrices import weighted_layers
 from edgec.passes import make_spec, run_passes
 from edgec.templating import render
 

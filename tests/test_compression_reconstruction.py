@@ -7,9 +7,9 @@ import copy
 import numpy as np
 from helpers import Builder, random_feeds
 
-from edgec.compression.layers import layer_outputs, layer_patches, weight_matrix, weighted_layers
 from edgec.compression.reconstruction import reconstruct
 from edgec.ir import Op
+from edgec.ir.weight_matrices import layer_outputs, layer_patches, weight_matrix, weighted_layers
 from edgec.passes import make_spec, run_passes
 from edgec.runtime import run_graph
 

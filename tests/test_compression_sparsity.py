@@ -10,9 +10,9 @@ from compression_models import digits_cnn, digits_graph, graph_accuracy, write_d
 from helpers import Builder
 
 from edgec.cli import main
-from edgec.compression.layers import weight_matrix, weighted_layers
 from edgec.compression.sparsity import is_2of4, mask_2of4, sparsity_gain
 from edgec.errors import UsageError
+from edgec.ir.weight_matrices import weight_matrix, weighted_layers
 from edgec.passes import make_spec, run_passes
 from edgec.targets import load_catalogue
 

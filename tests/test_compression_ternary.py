@@ -12,9 +12,9 @@ from helpers import Builder, random_feeds
 from onnx import numpy_helper
 
 from edgec.cli import main
-from edgec.compression.layers import weight_matrix, weighted_layers
 from edgec.compression.ternary import ternarize
 from edgec.ir import Op
+from edgec.ir.weight_matrices import weight_matrix, weighted_layers
 from edgec.passes import make_spec, run_passes
 from edgec.runtime import run_graph
 

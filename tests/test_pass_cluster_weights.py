@@ -7,11 +7,11 @@ import pytest
 from helpers import Builder, random_feeds
 
 from edgec.compression.accounting import codebook_sizes
-from edgec.compression.layers import weight_matrix, weighted_layers
+from edgec.compression.cluster_weights import kmeans_1d
 from edgec.errors import UsageError
 from edgec.ir import Op
+from edgec.ir.weight_matrices import weight_matrix, weighted_layers
 from edgec.passes import make_spec, run_passes
-from edgec.passes.cluster_weights import kmeans_1d
 from edgec.runtime import run_graph
 
 

@@ -9,10 +9,10 @@ import pytest
 from helpers import Builder, random_feeds
 
 from edgec.compression.accounting import total_macs, weight_bytes
+from edgec.compression.prune_channels import analyze
 from edgec.frontend import load_model
 from edgec.ir import Op
 from edgec.passes import make_spec, run_passes
-from edgec.passes.prune_channels import analyze
 from edgec.runtime import run_graph
 
 DEAD = [2, 5]  # output channels whose weights and bias are zero: the least important ones

@@ -9,11 +9,11 @@ from helpers import Builder, random_feeds
 
 from edgec.compression.accounting import agreement, layer_density
 from edgec.compression.calibration import calibration_feeds, run_all
-from edgec.compression.layers import weight_matrix, weighted_layers
+from edgec.compression.prune_magnitude import PruneOptions, allocation_fits, apply, search
 from edgec.errors import UsageError
 from edgec.ir import Op
+from edgec.ir.weight_matrices import weight_matrix, weighted_layers
 from edgec.passes import make_spec, run_passes
-from edgec.passes.prune_magnitude import PruneOptions, allocation_fits, apply, search
 from edgec.runtime import run_graph
 
 

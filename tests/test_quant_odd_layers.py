@@ -7,9 +7,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgec.compression.layers import layer_patches
 from edgec.frontend import load_model
 from edgec.ir.ops import Op
+from edgec.ir.weight_matrices import layer_patches
 from edgec.pipeline import BuildOptions, build
 
 

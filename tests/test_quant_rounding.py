@@ -10,8 +10,8 @@ from helpers import Builder
 from quant_models import digits_onnx, save_npz, train_digits
 
 from edgec.cli import main
-from edgec.compression.layers import layer_patches
 from edgec.ir import Graph, Op, verify
+from edgec.ir.weight_matrices import layer_patches
 from edgec.metrics import compare_outputs
 from edgec.quantization import (
     SNPE_SCHEME,

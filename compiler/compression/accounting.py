@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgec.analysis import node_macs, weight_values
 from edgec.compression.calibration import Outputs, run_all
-from edgec.compression.layers import weighted_layers
 from edgec.ir.graph import Graph
+from edgec.ir.statistics import node_macs, weight_values
+from edgec.ir.weight_matrices import weighted_layers
 from edgec.metrics import cosine
 from edgec.runtime import Feeds
 

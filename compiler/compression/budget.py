@@ -1,6 +1,6 @@
 """The accuracy budget of the compression passes: the quantization engine's ``Budget``s and metrics.
 
-``--max-accuracy-drop METRIC=VALUE`` (edgec.quantization.gate) bounds every
+``--max-accuracy-drop METRIC=VALUE`` (edgec.budget) bounds every
 compression pass as it bounds int8 builds: the stage measures each pass's
 result against the input model with the engine's metrics (top-1/top-5
 agreement, cosine, SNR, and labelled accuracy when the data has labels).
@@ -20,9 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgec.budget import Budget, check_measurable, parse_budget, unmet
 from edgec.compression.calibration import Outputs
 from edgec.metrics import Metrics, compare_outputs
-from edgec.quantization.gate import Budget, check_measurable, parse_budget, unmet
 
 
 def stacked(outputs: Outputs) -> dict[str, np.ndarray]:

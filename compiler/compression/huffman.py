@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.compression.accounting import MAX_CODEBOOK
-from edgec.compression.layers import weighted_layers
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
+from edgec.ir.weight_matrices import weighted_layers
 
 MAGIC = b"EDGECHUF"
 RAW, DENSE, SPARSE = 0, 1, 2

@@ -20,10 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgec.compression.layers import weight_matrix, weighted_layers
 from edgec.compression.obs import sparsegpt
 from edgec.compression.sequential import LayerRecord, SequentialSettings, sequential
 from edgec.ir.graph import Graph, Node
+from edgec.ir.weight_matrices import weight_matrix, weighted_layers
 from edgec.runtime import Feeds
 
 DEFAULT_SETTINGS = SequentialSettings()

@@ -31,7 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 from onnx.utils import Extractor
 
-from edgec.compression.layers import (
+from edgec.compression.obs import damped, inverse_upper
+from edgec.ir.graph import Graph, Node
+from edgec.ir.onnx_export import to_onnx
+from edgec.ir.weight_matrices import (
     bias_vector,
     can_have_bias,
     groups,
@@ -43,9 +46,6 @@ from edgec.compression.layers import (
     weight_matrix,
     weighted_layers,
 )
-from edgec.compression.obs import damped, inverse_upper
-from edgec.ir.graph import Graph, Node
-from edgec.ir.onnx_export import to_onnx
 from edgec.runtime import Feeds, session
 
 HELD_EVERY = 4

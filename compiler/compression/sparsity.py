@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from edgec.compression.accounting import layer_density
-from edgec.compression.layers import groups, weight_matrix, weighted_layers
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
+from edgec.ir.weight_matrices import groups, weight_matrix, weighted_layers
 from edgec.targets import Target
 
 SPARSE_TENSOR_CORES = (8, 0)  # compute capability of Ampere, the first GPUs with 2:4 sparse tensor cores

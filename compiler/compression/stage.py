@@ -30,6 +30,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgec import __version__
+from edgec.budget import Budget, check_measurable, unmet
 from edgec.compression.accounting import agreement, codebook_sizes, layer_density, total_macs, weight_bytes
 from edgec.compression.budget import budgets_text, metrics, without_labels
 from edgec.compression.calibration import Outputs, run_all
@@ -45,7 +46,6 @@ from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.metrics import Metrics
 from edgec.passes.manager import PassRecord, PassSpec, make_spec, run_passes
-from edgec.quantization.gate import Budget, check_measurable, unmet
 from edgec.runtime import Feeds, reference_session, run, session
 from edgec.targets import Target
 from edgec.templating import render

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from edgec.compression.layers import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph
+from edgec.ir.weight_matrices import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.passes.manager import register
 
 

@@ -21,7 +21,6 @@ from edgec.ir.graph import Graph, Layout, Node, Value
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
 from edgec.passes.manager import register
-from edgec.runtime import ORT_ERRORS, run, session
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,10 @@ def _predicted_bytes(node: Node) -> int:
 
 def _evaluate(node: Node) -> list[np.ndarray]:
     """Run one node on its constant inputs with ONNX Runtime."""
+    # Imported here: loading ONNX Runtime is the cost of folding a node numpy cannot, not of
+    # importing the passes or the frontend (tests/test_layers.py).
+    from edgec.runtime import ORT_ERRORS, run, session
+
     alone = Graph(f"fold_{node.name}")
     feeds: dict[str, np.ndarray] = {}
     inputs: dict[int, Value] = {}

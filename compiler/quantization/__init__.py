@@ -71,8 +71,8 @@ _EXPORTS = {
     "bias_corrections": "edgec.quantization.bias",
     "apply_bias_corrections": "edgec.quantization.bias",
     "gptq_rounding": "edgec.quantization.rounding",
-    "Budget": "edgec.quantization.gate",
-    "parse_budget": "edgec.quantization.gate",
+    "Budget": "edgec.budget",
+    "parse_budget": "edgec.budget",
     "layer_sensitivity": "edgec.quantization.sensitivity",
     "mixed_precision": "edgec.quantization.sensitivity",
     "QuantizationResult": "edgec.quantization.engine",
@@ -126,6 +126,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from edgec.budget import Budget, parse_budget
     from edgec.data.datasets import Dataset, load_dataset
     from edgec.data.preprocess import Preprocess, parse_preprocess
     from edgec.data.split import split_calibration
@@ -135,7 +136,6 @@ if TYPE_CHECKING:
     from edgec.quantization.collect import Statistics, collect_statistics
     from edgec.quantization.debug import compare_tensors, float_islands
     from edgec.quantization.engine import QuantizationResult, quantize
-    from edgec.quantization.gate import Budget, parse_budget
     from edgec.quantization.metrics import evaluate, run_dataset
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
     from edgec.quantization.ranges import METHODS

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from edgec.budget import Budget
 from edgec.data.datasets import Dataset, load_dataset
 from edgec.data.preprocess import Preprocess, parse_preprocess
 from edgec.data.samples import random_samples
@@ -32,7 +33,6 @@ from edgec.errors import AccuracyError, UnsupportedOpError
 from edgec.ir.graph import Graph
 from edgec.quantization.calibration import CalibrationConfig
 from edgec.quantization.engine import QuantizationResult, quantize
-from edgec.quantization.gate import Budget
 from edgec.quantization.islands import float_islands
 from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.scheme import QuantScheme

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from edgec.budget import Budget, check_measurable, unmet
 from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph
 from edgec.metrics import Metrics
 from edgec.quantization.bias import apply_bias_corrections, bias_corrections
 from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
 from edgec.quantization.equalization import equalize_for_calibration
-from edgec.quantization.gate import Budget, check_measurable, unmet
 from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.islands import Island
 from edgec.quantization.metrics import evaluate, run_dataset

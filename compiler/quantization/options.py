@@ -82,10 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> QuantizationOptions:
     """The parsed flags as ``QuantizationOptions``; UsageError for a malformed budget or count."""
+    from edgec.budget import parse_budget
     from edgec.data.preprocess import parse_preprocess
     from edgec.errors import UsageError
     from edgec.quantization.build import QuantizationOptions
-    from edgec.quantization.gate import parse_budget
 
     if args.calibration_samples is not None and args.calibration_samples < 1:
         raise UsageError("--calibration-samples must be at least 1")

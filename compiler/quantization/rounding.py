@@ -17,7 +17,7 @@ per layer. ``H`` is dampened by ``damping`` times its mean diagonal.
 The scales are the weights' own ``Value.quant`` (per output channel,
 symmetric int8 in [-127, 127]), so the result only changes which integer
 each weight gets. Layers with no more sampled positions than inputs (a
-Gemm on few samples) and those ``edgec.compression.layers`` does not cover
+Gemm on few samples) and those ``edgec.ir.weight_matrices`` does not cover
 keep round-to-nearest. ``quantize_qdq(rounded=...)`` stores the result.
 """
 
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgec.compression.layers import layer_patches, positions, weighted_layers
 from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Node, QuantParams
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
+from edgec.ir.weight_matrices import layer_patches, positions, weighted_layers
 from edgec.quantization.collect import progress_bar
 from edgec.quantization.scheme import INT8_BOUND
 from edgec.runtime import run, session

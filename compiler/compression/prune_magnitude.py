@@ -33,12 +33,12 @@ import numpy as np
 
 from edgec.compression.budget import parse_budgets, within
 from edgec.compression.calibration import CalibrationOptions, Outputs, calibration_feeds, run_all
-from edgec.compression.layers import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.compression.obs import sparsegpt
 from edgec.compression.sequential import Compressor, sequential, split
 from edgec.compression.sparsity import has_2of4_shape, mask_2of4
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Node
+from edgec.ir.weight_matrices import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.passes.manager import register
 from edgec.runtime import Feeds
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgec.compression.layers import replace_constant, weight_matrix, weighted_layers
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
+from edgec.ir.weight_matrices import replace_constant, weight_matrix, weighted_layers
 from edgec.passes.manager import register
 
 

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.compression.calibration import CalibrationOptions, calibration_feeds
-from edgec.compression.layers import is_weighted_layer, replace_constant, weight_matrix
 from edgec.compression.reconstruction import reconstruct
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Layout, Node, Value
 from edgec.ir.ops import ACTIVATIONS, ELEMENTWISE_BINARY, Op
+from edgec.ir.weight_matrices import is_weighted_layer, replace_constant, weight_matrix
 from edgec.passes.manager import register
 
 # Ops whose output channel c depends only on input channel c (input 0).

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.compression.calibration import CalibrationOptions, calibration_feeds
-from edgec.compression.layers import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.compression.obs import cluster_obs
 from edgec.compression.sequential import Compressor, sequential
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Node
+from edgec.ir.weight_matrices import set_weight_matrix, weight_matrix, weighted_layers
 from edgec.passes.manager import register
 
 INITS = ("linear", "density")

@@ -53,8 +53,8 @@ from timing import median_seconds  # noqa: E402
 from edgec import backends  # noqa: E402
 from edgec.cli import main as edgec_main  # noqa: E402
 from edgec.compression.accounting import layer_density, total_macs, weight_bytes  # noqa: E402
-from edgec.compression.calibration import run_all  # noqa: E402
 from edgec.compression.huffman import storage_report  # noqa: E402
+from edgec.compression.pass_inputs import run_all  # noqa: E402
 from edgec.frontend import load_model  # noqa: E402
 from edgec.ir import Graph, to_onnx  # noqa: E402
 from edgec.passes import make_spec, run_passes  # noqa: E402

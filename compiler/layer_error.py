@@ -14,7 +14,7 @@ import numpy as np
 
 from edgec.ir.graph import Graph
 from edgec.metrics import snr_from_energy
-from edgec.quantization.engine import QuantizationResult
+from edgec.quantization.quantize_graph import QuantizationResult
 from edgec.quantization.scheme import dequantize_array, quantize_array
 
 

@@ -44,7 +44,7 @@ from edgec.quantization.build import (
     quantize_for_build,
 )
 from edgec.quantization.debug import compare_tensors
-from edgec.quantization.engine import QuantizationResult
+from edgec.quantization.quantize_graph import QuantizationResult
 from edgec.runtime import run
 from edgec.shape_profile import check_backend, merged_input_shapes
 from edgec.streaming import state_pairs

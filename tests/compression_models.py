@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from edgec.compression.calibration import run_all
+from edgec.compression.pass_inputs import run_all
 from edgec.frontend import load_model
 from edgec.ir import Graph
 from edgec.passes import make_spec, run_passes

@@ -7,7 +7,7 @@ import pytest
 from compression_models import digits_cnn, digits_graph
 
 from edgec.compression.accounting import agreement, codebook_sizes
-from edgec.compression.calibration import run_all
+from edgec.compression.pass_inputs import run_all
 from edgec.compression.stage import Evaluation, run_measured
 from edgec.passes import make_spec
 

@@ -8,7 +8,7 @@ from compression_models import digits_cnn, digits_graph, graph_accuracy, write_c
 from helpers import Builder, random_feeds
 
 from edgec.compression.accounting import agreement, layer_density
-from edgec.compression.calibration import calibration_feeds, run_all
+from edgec.compression.pass_inputs import calibration_feeds, run_all
 from edgec.compression.prune_magnitude import PruneOptions, allocation_fits, apply, search
 from edgec.errors import UsageError
 from edgec.ir import Op

@@ -18,10 +18,10 @@ from edgec.cli import main
 from edgec.data.datasets import Dataset
 from edgec.frontend import load_model
 from edgec.passes import make_spec, run_passes
-from edgec.quantization import engine
+from edgec.quantization import quantize_graph
 from edgec.quantization.debug import compare_tensors, float_islands
-from edgec.quantization.engine import quantize
 from edgec.quantization.qdq import quantize_qdq
+from edgec.quantization.quantize_graph import quantize
 
 CHANNELS = (3, 8, 8, 8, 1)
 BROKEN = "conv3"
@@ -118,14 +118,14 @@ def test_a_healthy_int8_build_passes(model, tmp_path):
 
 
 def test_a_broken_build_fails_naming_the_output_and_the_layer(model, tmp_path, monkeypatch, capsys):
-    real = engine.calibrate
+    real = quantize_graph.calibrate
 
     def broken(graph, *args, **kwargs):
         found = real(graph, *args, **kwargs)
         corrupt(graph)
         return found
 
-    monkeypatch.setattr(engine, "calibrate", broken)
+    monkeypatch.setattr(quantize_graph, "calibrate", broken)
     argv = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(tmp_path / "b")]
     assert main([*argv, "--calibration-data", str(_calibration(tmp_path))]) == 7
     err = capsys.readouterr().err
@@ -136,14 +136,14 @@ def test_a_broken_build_fails_naming_the_output_and_the_layer(model, tmp_path, m
 
 
 def test_edgec_compare_names_the_broken_layer(model, tmp_path, monkeypatch, capsys):
-    real = engine.calibrate
+    real = quantize_graph.calibrate
 
     def broken(graph, *args, **kwargs):
         found = real(graph, *args, **kwargs)
         corrupt(graph)
         return found
 
-    monkeypatch.setattr(engine, "calibrate", broken)
+    monkeypatch.setattr(quantize_graph, "calibrate", broken)
     argv = ["compare", str(model), "-t", "onnxruntime-cpu", "--calibration-data", str(_calibration(tmp_path))]
     assert main([*argv, "--islands", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -38,7 +38,7 @@ from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import OPSET, to_onnx
 from edgec.passes import make_spec
 from edgec.passes.manager import PassSpec
-from edgec.quantization.engine import QuantizationResult
+from edgec.quantization.quantize_graph import QuantizationResult
 from edgec.quantization.scheme import SNPE_SCHEME, QuantScheme
 from edgec.runtime import run, session
 from edgec.targets import Target

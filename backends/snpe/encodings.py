@@ -28,7 +28,7 @@ import numpy as np
 
 from edgec.ir.graph import Graph, QuantParams
 from edgec.ir.ops import Op
-from edgec.quantization.calibration import Calibration, weighted_nodes
+from edgec.quantization.parameters import Calibration, weighted_nodes
 from edgec.quantization.scheme import asymmetric_params
 
 OVERRIDES_FILE = "quantization_overrides.json"

@@ -36,7 +36,7 @@ from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Node
 from edgec.ir.onnx_export import to_onnx
 from edgec.ir.ops import Op
-from edgec.quantization.calibration import CalibrationConfig, calibrate
+from edgec.quantization.parameters import CalibrationConfig, calibrate
 from edgec.quantization.qdq import clone_graph, quantize_qdq
 from edgec.quantization.scheme import SNPE_SCHEME
 from edgec.runtime import run, session

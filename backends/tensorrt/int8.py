@@ -29,7 +29,7 @@ from edgec.backends.tensorrt.stack import Stack
 from edgec.backends.tensorrt.support import check_graph
 from edgec.errors import TargetError, UnsupportedOpError
 from edgec.ir.onnx_export import to_onnx
-from edgec.quantization.engine import QuantizationResult
+from edgec.quantization.quantize_graph import QuantizationResult
 from edgec.quantization.tensorrt_cache import parse_cache
 from edgec.runtime import run, session
 

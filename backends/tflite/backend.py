@@ -36,7 +36,7 @@ from edgec.backends.tflite.support import (
 from edgec.ir.graph import Graph, QuantParams, Value
 from edgec.passes.layout import stored_perm, stored_shape
 from edgec.passes.manager import PassSpec, make_spec
-from edgec.quantization.engine import QuantizationResult
+from edgec.quantization.quantize_graph import QuantizationResult
 from edgec.quantization.scheme import QuantScheme
 from edgec.streaming import state_pairs
 from edgec.targets import Target

@@ -11,7 +11,7 @@ so TensorFlow's own nudging leaves them unchanged and the .tflite's scales and
 zero points are the engine's (except where TFLite fixes them: ``TFLITE_DECIDES``).
 Graph outputs included: an int8 .tflite ends in an int8 tensor, and the
 engine gives outputs a range with headroom under this scheme
-(``edgec.quantization.calibration.output_params``) and simulates them quantized.
+(``edgec.quantization.parameters.output_params``) and simulates them quantized.
 Weights carry no FakeQuant: the converter quantizes them per channel,
 symmetric, from their largest magnitude, which is the engine's rule too.
 GPTQ-rounded layers (``QuantizationResult.rounded``) reach it as ``q * scale``
@@ -32,7 +32,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from edgec.backends.tflite.lowering import scope_of_tensor
 from edgec.ir.graph import Graph, QuantParams
-from edgec.quantization.calibration import FIXED_OUTPUT_RANGES, SAME_RANGE_OPS, Calibration
+from edgec.quantization.parameters import FIXED_OUTPUT_RANGES, SAME_RANGE_OPS, Calibration
 from edgec.quantization.qdq import clone_graph
 from edgec.quantization.scheme import (
     TFLITE_SCHEME,

@@ -3,7 +3,7 @@
 Importing this package registers its passes (``prune``: ``prune_magnitude``,
 ``prune-channels``: ``prune_channels``, ``cluster``: ``cluster_weights``,
 ``low-rank``: ``low_rank``, ``ternary``: ``ternary``). Beside them: the
-passes' calibration data (``calibration``), second-order pruning and cluster
+passes' calibration data (``pass_inputs``), second-order pruning and cluster
 assignment of one layer (``obs``), layer-by-layer compression on the
 compressed model's inputs with choices made on held-out samples
 (``sequential``), data-aware reconstruction (``reconstruction``), storage

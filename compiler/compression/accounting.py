@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgec.compression.calibration import Outputs, run_all
+from edgec.compression.pass_inputs import Outputs, run_all
 from edgec.ir.graph import Graph
 from edgec.ir.statistics import node_macs, weight_values
 from edgec.ir.weight_matrices import weighted_layers

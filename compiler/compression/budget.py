@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgec.budget import Budget, check_measurable, parse_budget, unmet
-from edgec.compression.calibration import Outputs
+from edgec.compression.pass_inputs import Outputs
 from edgec.metrics import Metrics, compare_outputs
 
 

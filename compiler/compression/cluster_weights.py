@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgec.compression.calibration import CalibrationOptions, calibration_feeds
 from edgec.compression.obs import cluster_obs
+from edgec.compression.pass_inputs import CalibrationOptions, calibration_feeds
 from edgec.compression.sequential import Compressor, sequential
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Node

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgec.compression.calibration import CalibrationOptions, calibration_feeds
+from edgec.compression.pass_inputs import CalibrationOptions, calibration_feeds
 from edgec.compression.reconstruction import reconstruct
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Layout, Node, Value

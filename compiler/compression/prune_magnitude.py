@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.compression.budget import parse_budgets, within
-from edgec.compression.calibration import CalibrationOptions, Outputs, calibration_feeds, run_all
 from edgec.compression.obs import sparsegpt
+from edgec.compression.pass_inputs import CalibrationOptions, Outputs, calibration_feeds, run_all
 from edgec.compression.sequential import Compressor, sequential, split
 from edgec.compression.sparsity import has_2of4_shape, mask_2of4
 from edgec.errors import UsageError

@@ -52,9 +52,9 @@ _EXPORTS = {
     "parse_preprocess": "edgec.data.preprocess",
     "Dataset": "edgec.data.datasets",
     "load_dataset": "edgec.data.datasets",
-    "CalibrationConfig": "edgec.quantization.calibration",
-    "Calibration": "edgec.quantization.calibration",
-    "calibrate": "edgec.quantization.calibration",
+    "CalibrationConfig": "edgec.quantization.parameters",
+    "Calibration": "edgec.quantization.parameters",
+    "calibrate": "edgec.quantization.parameters",
     "METHODS": "edgec.quantization.ranges",
     "QuantScheme": "edgec.quantization.scheme",
     "TENSORRT_SCHEME": "edgec.quantization.scheme",
@@ -75,8 +75,8 @@ _EXPORTS = {
     "parse_budget": "edgec.budget",
     "layer_sensitivity": "edgec.quantization.sensitivity",
     "mixed_precision": "edgec.quantization.sensitivity",
-    "QuantizationResult": "edgec.quantization.engine",
-    "quantize": "edgec.quantization.engine",
+    "QuantizationResult": "edgec.quantization.quantize_graph",
+    "quantize": "edgec.quantization.quantize_graph",
     "write_cache": "edgec.quantization.tensorrt_cache",
     "split_calibration": "edgec.data.split",
     "compare_tensors": "edgec.quantization.debug",
@@ -132,12 +132,12 @@ if TYPE_CHECKING:
     from edgec.data.split import split_calibration
     from edgec.metrics import Metrics, compare_outputs
     from edgec.quantization.bias import apply_bias_corrections, bias_corrections
-    from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
     from edgec.quantization.collect import Statistics, collect_statistics
     from edgec.quantization.debug import compare_tensors, float_islands
-    from edgec.quantization.engine import QuantizationResult, quantize
     from edgec.quantization.metrics import evaluate, run_dataset
+    from edgec.quantization.parameters import Calibration, CalibrationConfig, calibrate
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
+    from edgec.quantization.quantize_graph import QuantizationResult, quantize
     from edgec.quantization.ranges import METHODS
     from edgec.quantization.rounding import gptq_rounding
     from edgec.quantization.scheme import SNPE_SCHEME, TENSORRT_SCHEME, TFLITE_SCHEME, QuantScheme

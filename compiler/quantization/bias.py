@@ -20,7 +20,7 @@ import numpy as np
 
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
-from edgec.quantization.calibration import Calibration, weighted_nodes
+from edgec.quantization.parameters import Calibration, weighted_nodes
 from edgec.quantization.scheme import INT8_BOUND, dequantize_array, quantize_array
 
 

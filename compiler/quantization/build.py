@@ -31,10 +31,10 @@ from edgec.data.samples import random_samples
 from edgec.data.split import Split, split_calibration
 from edgec.errors import AccuracyError, UnsupportedOpError
 from edgec.ir.graph import Graph
-from edgec.quantization.calibration import CalibrationConfig
-from edgec.quantization.engine import QuantizationResult, quantize
 from edgec.quantization.islands import float_islands
 from edgec.quantization.options import DEFAULT_METHOD
+from edgec.quantization.parameters import CalibrationConfig
+from edgec.quantization.quantize_graph import QuantizationResult, quantize
 from edgec.quantization.scheme import QuantScheme
 from edgec.quantization.streams import carry_state
 from edgec.targets import Target

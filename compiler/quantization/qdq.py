@@ -27,8 +27,8 @@ import numpy as np
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ir.ops import SHAPE_ONLY, Op
 from edgec.quantization.bias import apply_bias_corrections
-from edgec.quantization.calibration import weighted_nodes
 from edgec.quantization.collect import WEIGHTED
+from edgec.quantization.parameters import weighted_nodes
 from edgec.quantization.scheme import INT8_BOUND, Placement, quantize_array
 
 # Ops that never get Q/DQ on their inputs: they move integers or shapes, or are Q/DQ themselves.

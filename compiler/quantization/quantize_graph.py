@@ -33,11 +33,11 @@ from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph
 from edgec.metrics import Metrics
 from edgec.quantization.bias import apply_bias_corrections, bias_corrections
-from edgec.quantization.calibration import Calibration, CalibrationConfig, calibrate
 from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.islands import Island
 from edgec.quantization.metrics import evaluate, run_dataset
+from edgec.quantization.parameters import Calibration, CalibrationConfig, calibrate
 from edgec.quantization.qdq import clone_graph, quantize_qdq, quantized_layers
 from edgec.quantization.rounding import gptq_rounding
 from edgec.quantization.scheme import QuantScheme

@@ -23,8 +23,8 @@ from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_
 from edgec.compression.options import CompressionRequest
 from edgec.compression.stage import CompressionResult, compress
 from edgec.costmodel import estimate_latency
-from edgec.data.datasets import Dataset, check_arrays
-from edgec.data.samples import SampleSet, load_samples, random_samples
+from edgec.data.datasets import check_arrays
+from edgec.data.samples import SampleSet, dataset_samples, load_samples, random_samples
 from edgec.errors import AccuracyError, TargetError, UnsupportedOpError, UsageError
 from edgec.frontend import load_model
 from edgec.html_report import write_bundle_report
@@ -177,21 +177,17 @@ def _datasets(options: BuildOptions, graph: Graph, precision: str) -> Datasets |
     return None
 
 
-def _as_samples(data: Dataset, what: str, start: int = 0) -> SampleSet:
-    taken = min(len(data), CHECK_LIMIT)
-    name = Path(data.source).name
-    return SampleSet([data.sample(i) for i in range(taken)], f"{name} ({what})", range(start, start + taken))
-
-
 def _samples(options: BuildOptions, graph: Graph, data: Datasets | None) -> SampleSet:
     """What the check judges: --sample-data, else the share of --calibration-data held out from
     calibration, else --validation-data, else random inputs; never a sample that calibrated."""
     if options.sample_data is not None:
         return load_samples(options.sample_data, graph.inputs)
     if data is not None and data.split is not None:
-        return _as_samples(data.split.held_out, "held out from calibration", len(data.split.calibration))
+        return dataset_samples(
+            data.split.held_out, CHECK_LIMIT, "held out from calibration", len(data.split.calibration)
+        )
     if options.quantization.validation_data is not None and data is not None and data.validation is not None:
-        return _as_samples(data.validation, "--validation-data")
+        return dataset_samples(data.validation, CHECK_LIMIT, "--validation-data")
     return random_samples(graph.inputs, options.samples, options.seed)
 
 

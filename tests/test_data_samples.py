@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.data.samples import load_samples, random_samples, reserved, unreserved
+from edgec.data.samples import (
+    dataset_samples,
+    load_samples,
+    random_dataset,
+    random_samples,
+    reserved,
+    unreserved,
+)
 from edgec.ir.graph import Graph, Layout
 
 
@@ -45,3 +52,19 @@ def test_every_fourth_sample_is_reserved() -> None:
     assert [int(f["x"]) for f in reserved(feeds, 4)] == [3, 7]
     assert [int(f["x"]) for f in unreserved(feeds, 4)] == [0, 1, 2, 4, 5, 6, 8, 9]
     assert reserved(feeds, 0) == [] and len(unreserved(feeds, 0)) == 10
+
+
+def test_random_dataset_stacks_the_random_samples() -> None:
+    inputs = _graph().inputs
+    dataset, samples = random_dataset(inputs, 3, 5, " (note)"), random_samples(inputs, 3, 5)
+    assert dataset.source == "random N(0,1) clipped to [-3,3], seed 5 (note)" and len(dataset) == 3
+    for i, feed in enumerate(samples.samples):
+        assert all(np.array_equal(dataset.sample(i)[name], feed[name]) for name in feed)
+
+
+def test_dataset_samples_take_the_first_and_name_their_positions() -> None:
+    data = random_dataset(_graph().inputs, 5, 0)
+    taken = dataset_samples(data, 3, "held out", start=10)
+    assert len(taken.samples) == 3 and np.array_equal(taken.samples[2]["x"], data.sample(2)["x"])
+    assert taken.describe()["indices"] == {"first": 10, "last": 12}
+    assert taken.source.endswith("(held out)")

@@ -17,10 +17,11 @@ from recurrent_models import keyword_model, recurrent_model
 
 from edgec.backends.tflite.flatbuffer import read_model
 from edgec.backends.tflite.runner import LiteRTRunner
+from edgec.data.samples import random_dataset
 from edgec.errors import UnsupportedOpError
 from edgec.frontend import load_model
 from edgec.pipeline import BuildOptions, build
-from edgec.quantization.build import QuantizationOptions, random_dataset
+from edgec.quantization.build import QuantizationOptions
 from edgec.quantization.streams import carry_state
 from edgec.runtime import run, session
 from edgec.streaming import run_stream, state_pairs
@@ -217,7 +218,7 @@ def test_calibration_of_a_stateful_model_carries_the_state(tmp_path):
     model = recurrent_model("GRU", "forward", states=True)
     path = _save(model, tmp_path)
     graph = load_model(path)
-    dataset = carry_state(graph, random_dataset(graph, 6, 0))
+    dataset = carry_state(graph, random_dataset(graph.inputs, 6, 0))
     reference = session(model)
     state = np.zeros((1, 1, 8), np.float32)
     for sample in dataset.samples():

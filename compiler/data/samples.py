@@ -1,10 +1,12 @@
 """Samples as feeds: the inputs the accuracy check judges and the compression passes calibrate on.
 
 A ``SampleSet`` holds one feed (input name -> array) per sample, in order,
-with where they came from: a ``Dataset``'s samples (``load_samples``) or
-seeded random inputs (``random_samples``): floats ~ N(0, 1) clipped to
-[-3, 3], integers in [0, 2), booleans. ``reserved``/``unreserved`` split off
-every Nth sample, which the compression passes never see.
+with where they came from: an .npz's samples (``load_samples``), the first
+samples of a ``Dataset`` (``dataset_samples``) or seeded random inputs
+(``random_samples``; stacked as a ``Dataset``: ``random_dataset``): floats
+~ N(0, 1) clipped to [-3, 3], integers in [0, 2), booleans.
+``reserved``/``unreserved`` split off every Nth sample, which the
+compression passes never see.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgec.data.datasets import Feeds, load_arrays
+from edgec.data.datasets import Dataset, Feeds, load_arrays
 from edgec.ir.graph import Value
 
 
@@ -60,6 +62,20 @@ def load_samples(path: Path, inputs: Sequence[Value]) -> SampleSet:
     """An .npz keyed by input name; each array is one input or a stack of them."""
     samples = list(load_arrays(path, inputs).samples())
     return SampleSet(samples, path.name, range(len(samples)))
+
+
+def random_dataset(inputs: Sequence[Value], count: int, seed: int | Sequence[int], note: str = "") -> Dataset:
+    """``random_samples`` stacked as a ``Dataset``."""
+    samples = random_samples(inputs, count, seed).samples
+    arrays = {v.name: np.stack([s[v.name] for s in samples]) for v in inputs}
+    return Dataset(arrays, f"random N(0,1) clipped to [-3,3], seed {seed}{note}")
+
+
+def dataset_samples(data: Dataset, limit: int, what: str, start: int = 0) -> SampleSet:
+    """The first ``limit`` samples of ``data``, which are samples ``start``, ... of its source."""
+    taken = min(len(data), limit)
+    name = Path(data.source).name
+    return SampleSet([data.sample(i) for i in range(taken)], f"{name} ({what})", range(start, start + taken))
 
 
 def reserved(feeds: Sequence[Feeds], every: int) -> list[Feeds]:

@@ -17,17 +17,14 @@ hardware (``integer_only = true`` in the target's ``[hardware]``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgec.budget import Budget
 from edgec.data.datasets import Dataset, load_dataset
 from edgec.data.preprocess import Preprocess, parse_preprocess
-from edgec.data.samples import random_samples
+from edgec.data.samples import random_dataset
 from edgec.data.split import Split, split_calibration
 from edgec.errors import AccuracyError, UnsupportedOpError
 from edgec.ir.graph import Graph
@@ -88,12 +85,6 @@ def backend_scheme(backend: Any, target: Target) -> QuantScheme:
     return QuantScheme(float_fallback="fp16" if "fp16" in target.precisions else "fp32")
 
 
-def random_dataset(graph: Graph, count: int, seed: int | Sequence[int], note: str = "") -> Dataset:
-    samples = random_samples(graph.inputs, count, seed).samples
-    arrays = {v.name: np.stack([s[v.name] for s in samples]) for v in graph.inputs}
-    return Dataset(arrays, f"random N(0,1) clipped to [-3,3], seed {seed}{note}")
-
-
 @dataclass(frozen=True)
 class Datasets:
     """What calibrates and what validates; ``split`` when both come from ``--calibration-data``."""
@@ -118,15 +109,17 @@ def load_datasets(graph: Graph, options: QuantizationOptions) -> Datasets:
             "no --calibration-data: calibrating on random inputs; the int8 ranges will not fit real data"
         )
         count = options.samples or RANDOM_CALIBRATION_SAMPLES
-        calibration = random_dataset(graph, count, (options.seed, 1), " (no --calibration-data)")
+        calibration = random_dataset(graph.inputs, count, (options.seed, 1), " (no --calibration-data)")
         if validation is None:
-            validation = random_dataset(graph, RANDOM_CALIBRATION_SAMPLES, options.seed)
+            validation = random_dataset(graph.inputs, RANDOM_CALIBRATION_SAMPLES, options.seed)
         return Datasets(calibration, validation)
     if validation is None:
         split = split_calibration(options.calibration_data, graph.inputs, spec, options.samples)
         if split is not None:
             return Datasets(split.calibration, split.held_out, split)
-        validation = random_dataset(graph, RANDOM_CALIBRATION_SAMPLES, options.seed, " (nothing held out)")
+        validation = random_dataset(
+            graph.inputs, RANDOM_CALIBRATION_SAMPLES, options.seed, " (nothing held out)"
+        )
     calibration = load_dataset(options.calibration_data, graph.inputs, spec, options.samples)
     return Datasets(calibration, validation)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edgec.backends import Unsupported
+from edgec.backend_protocol import Unsupported
 from edgec.costmodel import estimate_latency
 from edgec.errors import ShapeError
 from edgec.ir.graph import Graph, Node, Value

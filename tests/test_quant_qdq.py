@@ -7,6 +7,7 @@ import pytest
 from helpers import Builder
 from quant_models import _conv
 
+from edgec.backends.tensorrt.calibration_cache import decode_scale, encode_scale
 from edgec.errors import ModelError, UsageError
 from edgec.ir import Graph, Op, verify
 from edgec.quantization import (
@@ -26,7 +27,6 @@ from edgec.quantization import (
     write_cache,
 )
 from edgec.quantization.qdq import quantized_layers
-from edgec.quantization.tensorrt_cache import decode_scale, encode_scale
 from edgec.runtime import run_graph
 
 

@@ -13,12 +13,12 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from edgec.accuracy import random_samples
-from edgec.backends.tflite.calibration import stored_feeds
 from edgec.backends.tflite.converter import Recipe, convert
 from edgec.backends.tflite.delegation import xnnpack_delegation
 from edgec.backends.tflite.flatbuffer import read_model
+from edgec.backends.tflite.op_support import lowering_problems
+from edgec.backends.tflite.representative_data import stored_feeds
 from edgec.backends.tflite.runner import LiteRTRunner
-from edgec.backends.tflite.support import lowering_problems
 from edgec.errors import UnsupportedOpError
 from edgec.frontend import load_model
 from edgec.ir import Graph

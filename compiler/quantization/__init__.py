@@ -9,7 +9,7 @@ Data
 Calibration
     ``CalibrationConfig(method, percentile, bins, bias_correction, equalize)``; ``METHODS``.
     ``QuantScheme(symmetric, activation_dtype, per_channel_weights, power_of_two, placement,
-    float_fallback)`` and the presets ``TENSORRT_SCHEME``, ``TFLITE_SCHEME``, ``SNPE_SCHEME``.
+    float_fallback)``; each backend owns its preset (``quantization_scheme(target)``).
     ``collect_statistics(graph, dataset)`` -> ``Statistics``;
     ``calibrate(graph, dataset_or_statistics, config, scheme)`` -> ``Calibration``: sets
     ``Value.quant`` on every float activation and on Conv/ConvTranspose/Gemm/MatMul weights.
@@ -24,18 +24,14 @@ Simulation and metrics
 Budget and mixed precision
     ``Budget``, ``parse_budget("top1=1")``; ``layer_sensitivity(...)``, ``mixed_precision(...)``.
     ``quantize(graph, calibration_data, validation_data, config, scheme, budgets)`` ->
-    ``QuantizationResult``: all of the above in one call (what ``edgec build`` runs);
-    ``QuantizationResult.calibration_cache(tensorrt_version)`` is its TensorRT cache.
+    ``QuantizationResult``: all of the above in one call (what ``edgec build`` runs).
 Held-out share and per-layer debugger
     ``split_calibration(path, inputs, preprocess, count)`` -> ``Split`` (the last 20 %, at least 8,
     held out to judge) or None; ``compare_tensors(float_graph, qdq, feeds)`` -> ``TensorTable``
     (per-tensor SNR/cosine, ``first_jump()``); ``float_islands(result, dataset, count)``.
-TensorRT calibration cache
-    ``write_cache(scales, version)``, ``parse_cache(text)``, ``cache_scales(graph)``,
-    ``version_int("8.6.1")``.
 
 In ``edgec build`` the backend receives the ``QuantizationResult`` as
-``BuildRequest.options["quantization"]``: ``.qdq`` (the Q/DQ graph),
+``BuildRequest.quantization``: ``.qdq`` (the Q/DQ graph),
 ``.float_layers``, ``.calibration`` (ranges, scheme, statistics),
 ``.calibration_data`` (the calibration ``Dataset``, e.g. TFLite's
 representative dataset or SNPE's input list). A backend states its scheme
@@ -57,9 +53,6 @@ _EXPORTS = {
     "calibrate": "calibration",
     "METHODS": "ranges",
     "QuantScheme": "scheme",
-    "TENSORRT_SCHEME": "scheme",
-    "TFLITE_SCHEME": "scheme",
-    "SNPE_SCHEME": "scheme",
     "Statistics": "collect",
     "collect_statistics": "collect",
     "quantize_qdq": "qdq",
@@ -77,20 +70,13 @@ _EXPORTS = {
     "mixed_precision": "sensitivity",
     "QuantizationResult": "engine",
     "quantize": "engine",
-    "write_cache": "tensorrt_cache",
     "split_calibration": "holdout",
     "compare_tensors": "debug",
     "float_islands": "debug",
-    "parse_cache": "tensorrt_cache",
-    "cache_scales": "tensorrt_cache",
-    "version_int": "tensorrt_cache",
 }
 
 __all__ = [
     "METHODS",
-    "SNPE_SCHEME",
-    "TENSORRT_SCHEME",
-    "TFLITE_SCHEME",
     "Budget",
     "Calibration",
     "CalibrationConfig",
@@ -102,7 +88,6 @@ __all__ = [
     "Statistics",
     "apply_bias_corrections",
     "bias_corrections",
-    "cache_scales",
     "calibrate",
     "collect_statistics",
     "compare_outputs",
@@ -114,15 +99,12 @@ __all__ = [
     "load_dataset",
     "mixed_precision",
     "parse_budget",
-    "parse_cache",
     "parse_preprocess",
     "quantize",
     "quantize_qdq",
     "quantized_layers",
     "run_dataset",
     "split_calibration",
-    "version_int",
-    "write_cache",
 ]
 
 if TYPE_CHECKING:
@@ -139,9 +121,8 @@ if TYPE_CHECKING:
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
     from edgec.quantization.ranges import METHODS
     from edgec.quantization.rounding import gptq_rounding
-    from edgec.quantization.scheme import SNPE_SCHEME, TENSORRT_SCHEME, TFLITE_SCHEME, QuantScheme
+    from edgec.quantization.scheme import QuantScheme
     from edgec.quantization.sensitivity import layer_sensitivity, mixed_precision
-    from edgec.quantization.tensorrt_cache import cache_scales, parse_cache, version_int, write_cache
 
 
 def __getattr__(name: str) -> Any:

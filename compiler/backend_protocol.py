@@ -10,7 +10,8 @@ Its optional hooks (defaults here; subclass ``Backend`` to inherit them)
 say what else it brings: its typed options and the command-line argument
 group that sets them, the ``[hardware]`` schemas of its target families,
 the tools whose versions shape its artifacts, and what its runtime makes of
-2:4 structured sparsity. ``quantization_scheme(target) -> QuantScheme`` is
+2:4 structured sparsity, and what runs its written artifact here for
+``edgec verify``. ``quantization_scheme(target) -> QuantScheme`` is
 optional too (edgec.quantization.build asks for it).
 
 This module imports no backend and nothing above the IR, so every layer may
@@ -146,6 +147,11 @@ class Backend(Protocol):
     def parse_options(self, args: argparse.Namespace) -> BackendOptions:
         """The parsed command line as this backend's options (``UsageError`` for a malformed value)."""
         return self.options_type()
+
+    def bundle_runner(self, artifact: Path, manifest: Mapping[str, Any]) -> tuple[str, Runner] | None:
+        """The runtime here for a written bundle's artifact (``edgec verify``) and a runner on it; None:
+        the default (ONNX Runtime for an ``.onnx`` artifact, else nothing here runs it)."""
+        return None
 
     def sparse_kernels(self, target: Target) -> SparseKernels:
         """What ``target``'s runtime makes of 2:4 structured sparsity (default: dense kernels only)."""

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgec.backends.tflite import micro
+from edgec.backends.tflite.bundle_runner import bundle_runner
 from edgec.backends.tflite.converter import Calibration, Recipe, convert
 from edgec.backends.tflite.flatbuffer import TfliteModel, read_model
 from edgec.backends.tflite.hardware import HARDWARE_SCHEMAS
@@ -41,6 +42,7 @@ from edgec.plugin import (
     PassSpec,
     QuantParams,
     QuantScheme,
+    Runner,
     Target,
     Unsupported,
     Value,
@@ -69,6 +71,9 @@ class TFLiteBackend(Backend):
         "tensorflow": ("tensorflow-cpu", "tensorflow"),
         "litert": ("ai-edge-litert",),
     }
+
+    def bundle_runner(self, artifact: Path, manifest: Mapping[str, Any]) -> tuple[str, Runner] | None:
+        return bundle_runner(artifact, manifest)
 
     def check(self, graph: Graph, target: Target) -> list[Unsupported]:
         problems = lowering_problems(graph)

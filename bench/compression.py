@@ -50,7 +50,7 @@ from compression_models import digits_cnn, digits_graph, write_calibration, writ
 from natural_inputs import calibration_inputs, held_out_inputs  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
-from edgec import backends  # noqa: E402
+from edgec import backend_registry  # noqa: E402
 from edgec.cli import main as edgec_main  # noqa: E402
 from edgec.compression.accounting import layer_density, total_macs, weight_bytes  # noqa: E402
 from edgec.compression.huffman import storage_report  # noqa: E402
@@ -76,7 +76,7 @@ def ort_latency(model: onnx.ModelProto, feed: dict[str, np.ndarray], repeats: in
 
 def tflite_numbers(path: Path, work: Path, repeats: int) -> tuple[int, float] | None:
     """(bytes, ms) of the rpi4 fp32 .tflite that `edgec build` makes of the ONNX file at ``path``."""
-    if "tflite" not in backends.available():
+    if "tflite" not in backend_registry.available():
         return None
     from ai_edge_litert.interpreter import Interpreter
 

@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from collections_int8 import CALIBRATION, DEVELOPMENT, crops
 from int8_families import IMAGENET, SHARED, normalized
 
+from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.frontend import load_model
 from edgec.passes import make_spec, run_passes
 from edgec.pipeline import BuildOptions, build
 from edgec.quantization import (
-    TFLITE_SCHEME,
     CalibrationConfig,
     Dataset,
     bias_corrections,

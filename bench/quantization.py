@@ -44,13 +44,13 @@ import numpy as np
 from PIL import Image
 from skimage import data as samples
 
+from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
+from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.frontend import load_model
 from edgec.ir import Graph
 from edgec.passes import make_spec, run_passes
 from edgec.quantization import (
     METHODS,
-    TENSORRT_SCHEME,
-    TFLITE_SCHEME,
     CalibrationConfig,
     Dataset,
     QuantScheme,

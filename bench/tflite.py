@@ -32,10 +32,10 @@ import numpy as np
 from timing import median_seconds
 
 from edgec.backends.tflite.backend import BACKEND, recipe_for
-from edgec.backends.tflite.calibration import dataset_feeds
 from edgec.backends.tflite.converter import convert, import_tensorflow
 from edgec.backends.tflite.delegation import xnnpack_delegation
 from edgec.backends.tflite.quantization import fake_quant_ranges
+from edgec.backends.tflite.representative_data import dataset_feeds
 from edgec.backends.tflite.runner import LiteRTRunner, to_stored
 from edgec.frontend import load_model
 from edgec.ir import Graph

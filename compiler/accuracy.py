@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from edgec.backends import Runner
+from edgec.backend_protocol import Runner
 from edgec.data.samples import SampleSet
 from edgec.errors import UsageError
 from edgec.ir.graph import Value

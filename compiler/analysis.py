@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edgec.backends import Unsupported
+from edgec.backend_protocol import Unsupported
 from edgec.costmodel import estimate_latency
 from edgec.ir.graph import Graph, Value
 from edgec.ir.statistics import node_macs, op_histogram, peak_memory, static_shape, weight_values

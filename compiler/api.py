@@ -138,9 +138,9 @@ def inspect(
     ir: bool = False,
 ) -> InspectResult:
     """Ops, parameters, MACs, memory; what ``target`` cannot run and its latency estimate."""
-    from edgec import backends
+    from edgec import backend_registry
     from edgec.analysis import inspect_model
-    from edgec.backends import Unsupported
+    from edgec.backend_protocol import Unsupported
     from edgec.frontend import load_model
     from edgec.ir.printer import format_graph
     from edgec.passes import make_spec, run_passes
@@ -158,7 +158,7 @@ def inspect(
     unsupported: list[Unsupported] | None = []
     if chosen is not None:
         try:
-            unsupported = backends.load(chosen.backend, chosen.name).check(graph, chosen)
+            unsupported = backend_registry.load(chosen.backend, chosen.name).check(graph, chosen)
         except TargetError:
             unsupported = None  # the backend or its extra is not installed: support unknown
     return InspectResult(inspect_model(graph, chosen, unsupported, precision=precision))

@@ -18,15 +18,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgec import __version__
+from edgec import __version__, backend_registry
 from edgec.compression import options as compression
 from edgec.errors import EdgecError, UsageError
 from edgec.limits import MAX_CALIBRATION_SAMPLES, MAX_SAMPLES
 from edgec.quantization import options as quantization
-from edgec.shape_profile import ShapeProfile, parse_shape_profile
 
 if TYPE_CHECKING:
     from edgec.api import CacheConfig
+    from edgec.backend_protocol import BackendOptions
     from edgec.pipeline import BuildOptions
 
 _SHAPE = re.compile(r"^(?P<name>.+)=(?P<dims>\d+(?:x\d+)*)$")
@@ -59,13 +59,6 @@ def _check_counts(args: argparse.Namespace) -> None:
     for option, value, cap in counts:
         if not 1 <= value <= cap:
             raise UsageError(f"{option} must be between 1 and {cap}, got {value}")
-
-
-def _shape_profile(text: str) -> ShapeProfile:
-    try:
-        return parse_shape_profile(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -143,48 +136,15 @@ def _shape_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _tensorrt_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("TensorRT (Jetson targets)")
-    group.add_argument(
-        "--dla-core",
-        type=int,
-        metavar="N",
-        help="build for DLA core N by default (targets with DLA only; fp16/int8), other layers on the GPU",
-    )
-    group.add_argument(
-        "--no-gpu-fallback",
-        dest="gpu_fallback",
-        action="store_false",
-        help="with --dla-core: fail instead of running layers the DLA cannot take on the GPU",
-    )
-    group.add_argument(
-        "--build-engine",
-        action="store_true",
-        help="also build the engine here (needs TensorRT's Python package and the target's GPU)",
-    )
-    group.add_argument(
-        "--shape-profile",
-        action="append",
-        type=_shape_profile,
-        default=[],
-        metavar="NAME=MIN:OPT:MAX",
-        help="dynamic dims for input NAME, each DIMS like 1x3x224x224: compiled at OPT, the engine takes "
-        "MIN..MAX, e.g. images=1x3x416x416:4x3x416x416:8x3x416x416; repeatable",
-    )
+def _backend_groups(parser: argparse.ArgumentParser) -> None:
+    """Each installed backend's own argument group (edgec.backend_registry.loadable)."""
+    for backend in backend_registry.loadable().values():
+        backend.add_arguments(parser)
 
 
-def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The backend-specific flags the user gave (defaults left out, so other backends see none)."""
-    options: dict[str, Any] = {}
-    if args.dla_core is not None:
-        options["dla_core"] = args.dla_core
-    if not args.gpu_fallback:
-        options["gpu_fallback"] = False
-    if args.build_engine:
-        options["build_engine"] = True
-    if args.shape_profile:
-        options["shape_profile"] = tuple(args.shape_profile)
-    return options
+def _backend_options(args: argparse.Namespace) -> dict[str, BackendOptions]:
+    """Each installed backend's typed options, parsed from its argument group, by backend name."""
+    return {name: backend.parse_options(args) for name, backend in backend_registry.loadable().items()}
 
 
 def _threshold_option(parser: argparse.ArgumentParser) -> None:
@@ -277,7 +237,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="layout of image-like 4-D inputs and outputs on targets that change layouts (TFLite: nhwc)",
     )
     build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    _tensorrt_options(build)
+    _backend_groups(build)
     compression.add_arguments(build)
     quantization.add_arguments(build)
     _shape_option(build)

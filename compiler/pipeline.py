@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edgec import __version__, backends, runtime, signing
+from edgec import __version__, backend_registry, runtime, signing
 from edgec.accuracy import Threshold, check_threshold_outputs, compare
-from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
+from edgec.backend_protocol import Artifact, Backend, BackendOptions, BuildRequest, Runner, Unsupported
 from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
 from edgec.compression.options import CompressionRequest
 from edgec.compression.stage import CompressionResult, compress
@@ -46,7 +46,6 @@ from edgec.quantization.build import (
 from edgec.quantization.debug import compare_tensors
 from edgec.quantization.quantize_graph import QuantizationResult
 from edgec.runtime import run
-from edgec.shape_profile import check_backend, merged_input_shapes
 from edgec.streaming import state_pairs
 from edgec.targets import Target, load_catalogue
 from edgec.templating import render
@@ -67,8 +66,8 @@ class BuildOptions:
     samples: int = 8
     seed: int = 0
     dump_ir: Path | None = None
-    # Backend-specific options (e.g. TensorRT's dla_core, gpu_fallback, build_engine), passed to emit.
-    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    # Backend name -> its typed options (its argument group's flags); the target's backend gets its own.
+    backend_options: Mapping[str, BackendOptions] = field(default_factory=dict)
     # Layout of image-like 4-D model inputs/outputs ("nhwc"/"nchw") for targets that run the layout pass.
     io_layout: str | None = None
     # The runtime to build for, among the target group's (`--runtime`, e.g. SNPE's htp); None: the default.
@@ -191,7 +190,7 @@ def _samples(options: BuildOptions, graph: Graph, data: Datasets | None) -> Samp
     return random_samples(graph.inputs, options.samples, options.seed)
 
 
-def _write_reference(out_dir: Path, samples: SampleSet, reference: backends.Runner) -> None:
+def _write_reference(out_dir: Path, samples: SampleSet, reference: Runner) -> None:
     first = samples.samples[0]
     np.savez(out_dir / "sample_input.npz", **first)
     np.savez(out_dir / "expected_output.npz", **reference(first))
@@ -207,6 +206,7 @@ class _Plan:
     out_dir: Path
     target_passes: list[PassSpec]
     backend_passes: list[PassSpec]
+    backend_options: BackendOptions
 
 
 @dataclass
@@ -218,32 +218,22 @@ class _Compiled:
     compressed: CompressionResult
     quantized: QuantizationResult | None
     samples: SampleSet
-    reference: backends.Runner
+    reference: Runner
     data: Datasets | None = None
 
 
-# Build options only some backends honour: option key -> (command-line flag, the backends that take it).
-BACKEND_FLAGS = {
-    "dla_core": ("--dla-core", frozenset({"tensorrt"})),
-    "gpu_fallback": ("--no-gpu-fallback", frozenset({"tensorrt"})),
-    "build_engine": ("--build-engine", frozenset({"tensorrt"})),
-}
-
-
-def _check_backend_flags(options: BuildOptions, target: Target) -> None:
-    """Refuse flags the target's backend would silently ignore."""
-    check_backend(options.backend_options.get("shape_profile", ()), target.backend, target.name)
-    refused = [
-        flag
-        for key, (flag, owners) in BACKEND_FLAGS.items()
-        if key in options.backend_options and target.backend not in owners
-    ]
-    if refused:
-        raise UsageError(
-            f"{', '.join(refused)}: for TensorRT (Jetson) targets only; target '{target.name}' (backend "
-            f"'{target.backend}') does not take {'it' if len(refused) == 1 else 'them'}. Leave "
-            f"{'it' if len(refused) == 1 else 'them'} out."
-        )
+def _backend_options(options: BuildOptions, target: Target, backend: Backend) -> BackendOptions:
+    """The target backend's options; flags given for another backend's targets are refused (ignored there)."""
+    for name, other in sorted(options.backend_options.items()):
+        refused = other.given() if name != target.backend else ()
+        if refused:
+            owner = type(other).label or f"'{name}'"
+            raise UsageError(
+                f"{', '.join(refused)}: for {owner} targets only; target '{target.name}' (backend "
+                f"'{target.backend}') does not take {'it' if len(refused) == 1 else 'them'}. Leave "
+                f"{'it' if len(refused) == 1 else 'them'} out."
+            )
+    return options.backend_options.get(target.backend) or backend.options_type()
 
 
 def _protected(options: BuildOptions) -> tuple[Path, ...]:
@@ -275,8 +265,8 @@ def _check_budget_use(options: BuildOptions, target: Target, precision: str) -> 
 def _plan(options: BuildOptions, writes: bool = True) -> _Plan:
     target = load_catalogue(options.targets_files).select(options.target, options.runtime)
     precision = target.resolve_precision(options.precision)
-    backend = backends.load(target.backend, target.name)
-    _check_backend_flags(options, target)
+    backend = backend_registry.load(target.backend, target.name)
+    backend_options = _backend_options(options, target, backend)
     _check_budget_use(options, target, precision)
     out_dir = options.output or default_output(options.model, target.name)
     if writes:
@@ -286,15 +276,19 @@ def _plan(options: BuildOptions, writes: bool = True) -> _Plan:
     target_passes = _target_passes(target)
     pipeline = _with_io_layout(target_passes + backend.passes(target, precision), options.io_layout, target)
     return _Plan(
-        target, precision, backend, out_dir, pipeline[: len(target_passes)], pipeline[len(target_passes) :]
+        target,
+        precision,
+        backend,
+        out_dir,
+        pipeline[: len(target_passes)],
+        pipeline[len(target_passes) :],
+        backend_options,
     )
 
 
 def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
     """Frontend, target passes, compression, backend passes, support check, quantization."""
-    shapes = options.input_shapes
-    if options.backend_options.get("shape_profile"):
-        shapes = merged_input_shapes(options.model, options.backend_options["shape_profile"], shapes)
+    shapes = plan.backend_options.input_shapes(options.model, options.input_shapes)
     graph = load_model(options.model, shapes, default_batch=plan.target.default_batch)
     _check_sample_memory(options, graph)
     _check_data(options)
@@ -375,11 +369,16 @@ def build(options: BuildOptions) -> BuildResult:
     compiled = _compile(options, plan)
     target, precision, quantized = plan.target, plan.precision, compiled.quantized
     with staging(plan.out_dir, options.force, _protected(options)) as tmp:
-        backend_options = {**options.backend_options, "samples": compiled.samples.samples}
-        backend_options["sample_data"] = options.sample_data
-        if quantized is not None:
-            backend_options["quantization"] = quantized
-        request = BuildRequest(target, precision, safe_name(options.model.stem), options=backend_options)
+        request = BuildRequest(
+            target,
+            precision,
+            safe_name(options.model.stem),
+            options=plan.backend_options,
+            samples=compiled.samples.samples,
+            sample_data=options.sample_data,
+            seed=options.seed,
+            quantization=quantized,
+        )
         artifact = plan.backend.emit(compiled.graph, request, tmp)
         _write_reference(tmp, compiled.samples, compiled.reference)
         accuracy = _check_accuracy(options, plan, compiled, artifact)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from edgec.backend_registry import hardware_schema
 from edgec.errors import TargetError
 from edgec.resources import resource_path
 
@@ -296,67 +297,8 @@ ENTRY_SCHEMA: Schema = {
     "group_default": (BOOLEAN, False),
 }
 
-_NOTES = {"notes": (STRING, False)}
-_TFLITE = {"runtime": (STRING, True), "integer_only": (BOOLEAN, True), "io_dtype": (STRING, False)}
-
-# The [hardware] keys of the families edgec knows. Other families (from plugins) are free-form.
-HARDWARE_SCHEMAS: Mapping[str, Schema] = {
-    "jetson": {
-        "module": (STRING, True),
-        "gpu": (STRING, True),
-        "compute_capability": (STRING, True),
-        "cuda_cores": (INTEGER, True),
-        "fast_fp16": (BOOLEAN, True),
-        "fast_int8": (BOOLEAN, True),
-        "dla_cores": (INTEGER, True),
-        "dla_generation": (INTEGER, False),
-        "memory_gb": (INTEGERS, True),
-        "jetpack": (STRING, True),
-        "l4t": (STRING, False),
-        "tensorrt": (STRING, True),
-        "cuda": (STRING, True),
-        **_NOTES,
-    },
-    "arm-cpu": {
-        "soc": (STRING, True),
-        "cpu": (STRING, True),
-        "cores": (INTEGER, True),
-        "clock_ghz": (NUMBER, True),
-        "isa": (STRING, True),
-        "fp16_arithmetic": (BOOLEAN, True),
-        "dot_product": (BOOLEAN, True),
-        **_TFLITE,
-        **_NOTES,
-    },
-    "mobile-gpu": {**_TFLITE, **_NOTES},
-    "edgetpu": {
-        "on_chip_memory_mb": (NUMBER, True),
-        "max_varying_dims": (INTEGER, True),
-        "compiler_host": (STRING, True),
-        **_TFLITE,
-        **_NOTES,
-    },
-    "mcu": {
-        "core": (STRING, True),
-        "clock_mhz": (INTEGER, True),
-        "flash_bytes": (INTEGER, True),
-        "ram_bytes": (INTEGER, True),
-        "fpu": (BOOLEAN, True),
-        "alignment_bytes": (INTEGER, True),
-        **_TFLITE,
-        **_NOTES,
-    },
-    "snapdragon": {
-        "soc": (STRING, True),
-        "soc_id": (STRING, True),
-        "hexagon": (STRING, True),
-        "has_aip": (BOOLEAN, True),
-        "runtime": (STRING, True),
-        "in_snpe2_device_list": (BOOLEAN, True),
-        **_NOTES,
-    },
-    "x86-cpu": {"cpu": (STRING, True), "cores": (INTEGER, True), "isa": (STRING, True), **_NOTES},
-}
+# Every family's [hardware] table may say more in free text.
+NOTES: Schema = {"notes": (STRING, False)}
 
 
 class _EntryChecker:
@@ -386,9 +328,9 @@ class _EntryChecker:
             raise self.error("default_batch", "must be at least 1")
         if entry["memory_bandwidth_gbs"] <= 0:
             raise self.error("memory_bandwidth_gbs", "must be positive (GB/s)")
-        schema = HARDWARE_SCHEMAS.get(entry["family"])
+        schema = hardware_schema(entry["backend"], entry["family"])
         if schema is not None:
-            self.check_schema(entry["hardware"], schema, "hardware.")
+            self.check_schema(entry["hardware"], {**schema, **NOTES}, "hardware.")
         return Target(
             name=self.name,
             description=entry["description"],

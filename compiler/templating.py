@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from edgec.resources import resource_path
-
-_ENV: jinja2.Environment | None = None
 
 
 def _py_literal(value: Any) -> str:
@@ -29,21 +29,30 @@ def markdown_code(value: Any) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+@cache
+def _environment_at(directory: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["py"] = _py_literal
+    env.filters["sh"] = shlex.quote
+    env.filters["md"] = markdown_code
+    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=True)
+    return env
+
+
 def environment() -> jinja2.Environment:
-    global _ENV
-    if _ENV is None:
-        _ENV = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(resource_path("templates"))),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
-        _ENV.filters["py"] = _py_literal
-        _ENV.filters["sh"] = shlex.quote
-        _ENV.filters["md"] = markdown_code
-        _ENV.filters["json"] = lambda value: json.dumps(value, ensure_ascii=True)
-    return _ENV
+    return _environment_at(str(resource_path("templates")))
 
 
 def render(template: str, **context: Any) -> str:
+    """``template`` from edgec's bundled templates/ directory."""
     return environment().get_template(template).render(**context)
+
+
+def render_from(directory: Path, template: str, **context: Any) -> str:
+    """``template`` from ``directory`` (a plugin's own templates), with the same filters."""
+    return _environment_at(str(directory)).get_template(template).render(**context)

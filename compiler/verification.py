@@ -4,15 +4,14 @@
    bundle or present but not listed fail too (manifest.json and its signature
    excepted). Exit 20.
 2. With a public key: the Ed25519 signature of manifest.json (signing.check). Exit 21.
-3. Where a runtime for the artifact exists here (ONNX Runtime for ``.onnx``,
-   LiteRT for ``.tflite``): the artifact on ``sample_input.npz`` against
+3. Where a runtime for the artifact exists here (the bundle's backend says,
+   ``bundle_runner``; ONNX Runtime for ``.onnx`` by default): the artifact on ``sample_input.npz`` against
    ``expected_output.npz`` (the input model's output), cosine per output at
    least the build's threshold for the precision (accuracy.MIN_COSINE). Exit 22.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from edgec import signing
+from edgec import backend_registry, signing
 from edgec.accuracy import MIN_COSINE
+from edgec.backend_protocol import Runner
 from edgec.bundle import MANIFEST, sha256_file
 from edgec.errors import BundleMismatchError, OutputMismatchError
 from edgec.metrics import cosine
@@ -75,48 +75,16 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise BundleMismatchError(f"{path}: cannot read it ({exc})") from exc
 
 
-def _run_onnx(model: Path, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _runner(artifact: Path, manifest: Mapping[str, Any]) -> tuple[str, Runner] | None:
+    """The bundle's backend's runner for its artifact, else ONNX Runtime for an ``.onnx`` one."""
+    backend = backend_registry.loadable().get(str(manifest.get("backend", "")))
+    offered = backend.bundle_runner(artifact, manifest) if backend is not None else None
+    if offered is not None or artifact.suffix != ".onnx":
+        return offered
     from edgec.runtime import run, session
 
-    return run(session(model, threads=1), feeds)
-
-
-def _perm(port: Mapping[str, Any]) -> list[int]:
-    rank = len(port["shape"])
-    return [0, 2, 3, 1] if port.get("layout") == "NHWC" and rank == 4 else list(range(rank))
-
-
-def _run_tflite(
-    model: Path, feeds: Mapping[str, np.ndarray], manifest: Mapping[str, Any]
-) -> dict[str, np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(model), num_threads=1)
-    interpreter.allocate_tensors()
-    for detail, port in zip(interpreter.get_input_details(), manifest["inputs"], strict=True):
-        stored = np.transpose(feeds[port["name"]], _perm(port))
-        scale, zero_point = detail["quantization"]
-        if np.issubdtype(detail["dtype"], np.integer) and scale:
-            info = np.iinfo(detail["dtype"])
-            stored = np.clip(np.round(stored / scale) + zero_point, info.min, info.max)
-        interpreter.set_tensor(detail["index"], np.ascontiguousarray(stored.astype(detail["dtype"])))
-    interpreter.invoke()
-    outputs = {}
-    for detail, port in zip(interpreter.get_output_details(), manifest["outputs"], strict=True):
-        array = interpreter.get_tensor(detail["index"])
-        scale, zero_point = detail["quantization"]
-        if np.issubdtype(detail["dtype"], np.integer) and scale:
-            array = (array.astype(np.float32) - zero_point) * np.float32(scale)
-        outputs[port["name"]] = np.transpose(array, np.argsort(_perm(port)))
-    return outputs
-
-
-def _runtime_for(artifact: Path) -> str | None:
-    if artifact.suffix == ".onnx":
-        return "onnxruntime"
-    if artifact.suffix == ".tflite" and importlib.util.find_spec("ai_edge_litert") is not None:
-        return "litert"
-    return None
+    sess = session(artifact, threads=1)
+    return "onnxruntime", lambda feeds: run(sess, feeds)
 
 
 def check_outputs(bundle: Path, manifest: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, float]]]:
@@ -125,14 +93,13 @@ def check_outputs(bundle: Path, manifest: Mapping[str, Any]) -> tuple[str, dict[
     if name not in manifest["files"]:
         raise BundleMismatchError(f"{bundle}: the artifact '{name}' is not among manifest.json's files")
     artifact = bundle / name
-    runtime = _runtime_for(artifact)
-    if runtime is None:
+    found = _runner(artifact, manifest)
+    if found is None:
         return f"none here for {artifact.name}: checked on the device", {}
+    runtime, runner = found
     feeds = _load_npz(bundle / "sample_input.npz")
     expected = _load_npz(bundle / "expected_output.npz")
-    actual = (
-        _run_onnx(artifact, feeds) if runtime == "onnxruntime" else _run_tflite(artifact, feeds, manifest)
-    )
+    actual = runner(feeds)
     threshold = MIN_COSINE.get(manifest.get("precision", ""), 0.99)
     results: dict[str, dict[str, float]] = {}
     for name, reference in expected.items():

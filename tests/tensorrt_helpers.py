@@ -9,11 +9,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from edgec.backends import Artifact, BuildRequest
 from edgec.backends.tensorrt import BACKEND
+from edgec.backends.tensorrt.options import TensorRTOptions
 from edgec.frontend import load_model
 from edgec.ir.graph import Graph
 from edgec.passes import make_spec, run_passes
+from edgec.plugin import Artifact, BuildRequest
 from edgec.targets import load_catalogue
 
 SHELLCHECK = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "shellcheck"
@@ -32,10 +33,19 @@ def cleaned(path: Path, shapes: dict) -> Graph:
     return graph
 
 
-def emit(graph: Graph, target_name: str, precision: str, out: Path, samples=(), **options) -> Artifact:
+def emit(
+    graph: Graph, target_name: str, precision: str, out: Path, samples=(), quantization=None, **options
+) -> Artifact:
     target = load_catalogue().get(target_name)
     out.mkdir(parents=True, exist_ok=True)
-    request = BuildRequest(target, precision, "model", options={"samples": list(samples), **options})
+    request = BuildRequest(
+        target,
+        precision,
+        "model",
+        options=TensorRTOptions(**options),
+        samples=list(samples),
+        quantization=quantization,
+    )
     return BACKEND.emit(graph, request, out)
 
 

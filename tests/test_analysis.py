@@ -9,10 +9,10 @@ import pytest
 from helpers import Builder
 
 from edgec.analysis import format_inspect, inspect_model
-from edgec.backends import Unsupported
 from edgec.errors import TargetError
 from edgec.ir import Graph, Layout, Op
 from edgec.ir.statistics import node_macs, op_histogram, peak_memory, weight_values
+from edgec.plugin import Unsupported
 from edgec.targets import Target, load_catalogue
 
 I64 = np.int64

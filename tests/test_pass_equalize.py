@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from helpers import Builder, ops, random_feeds, run_and_compare
 
+from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.errors import UsageError
 from edgec.frontend import load_model
 from edgec.ir import Graph, Op, Value
 from edgec.passes import make_spec, run_passes
 from edgec.passes.equalize import EqualizeOptions, equalize_graph
-from edgec.quantization import TFLITE_SCHEME, CalibrationConfig, Dataset, quantize
+from edgec.quantization import CalibrationConfig, Dataset, quantize
 from edgec.quantization.equalization import conv_input_ranges
 from edgec.quantization.options import add_arguments, options_from_args
 from edgec.runtime import run_graph

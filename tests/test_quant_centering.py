@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from helpers import Builder, ops
 
+from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
 from edgec.ir import Graph, Op, verify
 from edgec.quantization import (
-    TENSORRT_SCHEME,
     CalibrationConfig,
     Dataset,
     bias_corrections,

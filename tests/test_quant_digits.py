@@ -16,19 +16,13 @@ import pytest
 from PIL import Image
 from quant_models import digits_onnx, predict, save_npz, train_digits
 
+from edgec.backends.tensorrt.calibration_cache import cache_scales, parse_cache, version_int, write_cache
+from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.cli import main
 from edgec.frontend import load_model
 from edgec.ir import Op
 from edgec.passes import make_spec, run_passes
-from edgec.quantization import (
-    METHODS,
-    TFLITE_SCHEME,
-    CalibrationConfig,
-    load_dataset,
-    parse_budget,
-    parse_cache,
-    quantize,
-)
+from edgec.quantization import METHODS, CalibrationConfig, load_dataset, parse_budget, quantize
 from edgec.quantization.options import METHOD_CHOICES
 
 
@@ -84,7 +78,7 @@ def test_int8_loses_at_most_half_a_point_of_accuracy(digits, files):
     assert metrics.reference_accuracy == pytest.approx(float_accuracy, abs=1e-9)
     assert metrics.reference_accuracy - metrics.accuracy <= 0.5
     assert metrics.top1 >= 98 and metrics.snr_db > 25
-    cache = parse_cache(result.calibration_cache("10.3.0"))
+    cache = parse_cache(write_cache(cache_scales(result.qdq), version_int("10.3.0")))
     assert cache.version == 100300
     for node in result.qdq.nodes_of(Op.QUANTIZE_LINEAR):
         assert np.float32(cache.scales[node.inputs[0].name]) == node.inputs[1].data

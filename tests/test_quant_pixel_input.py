@@ -8,16 +8,10 @@ import numpy as np
 from helpers import Builder, ops
 from PIL import Image
 
+from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
+from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.ir import Graph, Op, verify
-from edgec.quantization import (
-    TENSORRT_SCHEME,
-    TFLITE_SCHEME,
-    CalibrationConfig,
-    Dataset,
-    parse_preprocess,
-    quantize,
-    run_dataset,
-)
+from edgec.quantization import CalibrationConfig, Dataset, parse_preprocess, quantize, run_dataset
 from edgec.quantization.pixel_input import align_input_to_pixels, pixel_params
 from edgec.quantization.qdq import clone_graph
 from edgec.quantization.scheme import dequantize_array, quantize_array

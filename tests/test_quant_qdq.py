@@ -7,26 +7,29 @@ import pytest
 from helpers import Builder
 from quant_models import _conv
 
+from edgec.backends.tensorrt.calibration_cache import (
+    cache_scales,
+    decode_scale,
+    encode_scale,
+    parse_cache,
+    version_int,
+    write_cache,
+)
+from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
+from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.errors import ModelError, UsageError
 from edgec.ir import Graph, Op, verify
 from edgec.quantization import (
-    TENSORRT_SCHEME,
-    TFLITE_SCHEME,
     CalibrationConfig,
     Dataset,
     QuantScheme,
     apply_bias_corrections,
     bias_corrections,
-    cache_scales,
     calibrate,
-    parse_cache,
     quantize_qdq,
     run_dataset,
-    version_int,
-    write_cache,
 )
 from edgec.quantization.qdq import quantized_layers
-from edgec.quantization.tensorrt_cache import decode_scale, encode_scale
 from edgec.runtime import run_graph
 
 

@@ -9,14 +9,14 @@ import pytest
 from helpers import Builder
 from quant_models import digits_onnx, save_npz, train_digits
 
+from edgec.backends.snpe.encodings import SNPE_SCHEME
+from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
+from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.cli import main
 from edgec.ir import Graph, Op, verify
 from edgec.ir.weight_matrices import layer_patches
 from edgec.metrics import compare_outputs
 from edgec.quantization import (
-    SNPE_SCHEME,
-    TENSORRT_SCHEME,
-    TFLITE_SCHEME,
     CalibrationConfig,
     Dataset,
     bias_corrections,

@@ -12,10 +12,11 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from edgec.backends.snpe import encodings, simulate
+from edgec.backends.snpe.encodings import SNPE_SCHEME
 from edgec.frontend import load_model
 from edgec.passes import make_spec, run_passes
 from edgec.pipeline import BuildOptions, build
-from edgec.quantization import SNPE_SCHEME, CalibrationConfig, calibrate, load_dataset, parse_preprocess
+from edgec.quantization import CalibrationConfig, calibrate, load_dataset, parse_preprocess
 from edgec.quantization.build import QuantizationOptions
 from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.scheme import asymmetric_params

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgec.backends import BuildRequest
 from edgec.backends.snpe import BACKEND
 from edgec.backends.snpe.runtimes import QUANTIZED
 from edgec.data.samples import random_samples
 from edgec.frontend import load_model
 from edgec.passes import make_spec, run_passes
+from edgec.plugin import BuildRequest
 from edgec.targets import load_catalogue
 
 MODELS = {"efficientnet_lite0": {}, "ppocr_mobile_v2_cls": {"x": (1, 3, 48, 192)}, "yolox_det": {}}
@@ -33,7 +33,7 @@ def test_the_catalogue_has_every_soc_and_runtime():
 def test_builds_for_every_runtime(ready, target, tmp_path):
     graph, samples = ready
     assert BACKEND.check(graph, target) == []
-    request = BuildRequest(target, target.default_precision, "m", options={"samples": samples})
+    request = BuildRequest(target, target.default_precision, "m", samples=samples)
     artifact = BACKEND.emit(graph, request, tmp_path)
     out = artifact.runner(samples[0])
     assert list(out) == [v.name for v in graph.outputs]

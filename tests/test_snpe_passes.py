@@ -47,7 +47,7 @@ def test_fully_connected_gemm_is_left_alone():
 
 
 def test_gemm_with_a_computed_weight_stays_and_is_reported():
-    from edgec.backends.snpe.support import node_reason
+    from edgec.backends.snpe.op_support import node_reason
 
     b = Builder()
     x, w = b.input("x", (2, 3)), b.input("w", (3, 4))

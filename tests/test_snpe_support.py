@@ -8,8 +8,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from edgec.backends.snpe import BACKEND
+from edgec.backends.snpe.op_support import SUPPORT, unsupported
 from edgec.backends.snpe.runtimes import RUNTIMES
-from edgec.backends.snpe.support import SUPPORT, unsupported
 from edgec.errors import ShapeError, TargetError, UnsupportedOpError
 from edgec.ir import Op
 from edgec.pipeline import BuildOptions, build

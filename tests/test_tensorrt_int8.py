@@ -31,11 +31,12 @@ from onnx import numpy_helper
 from tensorrt_helpers import JETSONS, MODELS, cleaned, emit, hostile_model, shellcheck
 
 from edgec.backends.tensorrt import BACKEND
+from edgec.backends.tensorrt.calibration_cache import parse_cache
 from edgec.backends.tensorrt.stack import Stack
 from edgec.cli import main
 from edgec.data.datasets import load_dataset
 from edgec.ir.onnx_export import to_onnx
-from edgec.quantization import compare_outputs, parse_cache
+from edgec.quantization import compare_outputs
 from edgec.quantization.build import Datasets, QuantizationOptions, quantize_for_build
 from edgec.runtime import run, session
 

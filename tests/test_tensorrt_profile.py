@@ -16,10 +16,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from tensorrt_helpers import cleaned, cosine, emit, shellcheck
 
+from edgec.backends.tensorrt.shape_profile import parse_shape_profile
 from edgec.cli import main
 from edgec.errors import ShapeError
 from edgec.runtime import run, session
-from edgec.shape_profile import parse_shape_profile
 
 PPOCR_PROFILE = "x=1x3x48x192:4x3x48x192:8x3x48x192"
 

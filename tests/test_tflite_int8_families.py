@@ -19,9 +19,10 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 from onnx import TensorProto, helper, numpy_helper
 
+from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.cli import main
 from edgec.frontend import load_model
-from edgec.quantization import TFLITE_SCHEME, Dataset, calibrate, quantize_qdq
+from edgec.quantization import Dataset, calibrate, quantize_qdq
 from edgec.quantization.islands import float_islands
 from edgec.quantization.metrics import run_dataset
 

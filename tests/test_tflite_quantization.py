@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
+from edgec.backends.tensorrt.calibration_cache import cache_scales, parse_cache, version_int, write_cache
+from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
 from edgec.backends.tflite.backend import BACKEND
 from edgec.backends.tflite.converter import Recipe, convert
 from edgec.backends.tflite.flatbuffer import read_model
 from edgec.backends.tflite.lowering import scope_of_tensor
 from edgec.backends.tflite.quantization import (
+    TFLITE_SCHEME,
     activation_scales,
     engine_params,
     fake_quant_ranges,
@@ -25,19 +28,13 @@ from edgec.frontend import load_model
 from edgec.ir import Graph, Op
 from edgec.passes import make_spec, run_passes
 from edgec.quantization import (
-    TENSORRT_SCHEME,
-    TFLITE_SCHEME,
     CalibrationConfig,
     Dataset,
     Statistics,
-    cache_scales,
     calibrate,
     collect_statistics,
     gptq_rounding,
-    parse_cache,
     quantize_qdq,
-    version_int,
-    write_cache,
 )
 from edgec.quantization.build import backend_scheme
 from edgec.targets import load_catalogue

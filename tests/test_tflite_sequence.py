@@ -12,12 +12,12 @@ from frontend_support import make_model, save
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
-from edgec.backends.tflite.calibration import stored_feeds
 from edgec.backends.tflite.converter import Recipe, convert
 from edgec.backends.tflite.delegation import xnnpack_delegation
 from edgec.backends.tflite.flatbuffer import read_model
+from edgec.backends.tflite.op_support import lowering_problems
+from edgec.backends.tflite.representative_data import stored_feeds
 from edgec.backends.tflite.runner import LiteRTRunner
-from edgec.backends.tflite.support import lowering_problems
 from edgec.data.samples import random_samples
 from edgec.errors import UnsupportedOpError
 from edgec.frontend import load_model

@@ -6,7 +6,7 @@ import numpy as np
 from helpers import Builder
 
 from edgec.backends.tflite import BACKEND
-from edgec.backends.tflite.support import edgetpu_partition_end, gpu_fallbacks, micro_method, micro_missing
+from edgec.backends.tflite.op_support import edgetpu_partition_end, gpu_fallbacks, micro_method, micro_missing
 from edgec.ir import Op
 from edgec.passes import make_spec, run_passes
 from edgec.targets import load_catalogue

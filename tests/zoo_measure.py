@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from zoo_models import ZooModel
 
-from edgec import backends, runtime
+from edgec import backend_registry, runtime
 from edgec.errors import EdgecError
 from edgec.pipeline import BuildOptions, build
 from edgec.quantization.build import QuantizationOptions
@@ -56,8 +56,8 @@ def metrics(model: ZooModel, reference: Outputs, artifact: Outputs) -> dict[str,
 
 
 def _recording_load(feeds: Feeds, outputs: Outputs, seen: dict[str, bool]) -> Any:
-    """``backends.load`` whose backends run every artifact they emit on ``feeds`` into ``outputs``."""
-    original = backends.load
+    """``backend_registry.load`` whose backends run every artifact they emit on ``feeds`` into ``outputs``."""
+    original = backend_registry.load
 
     class Recording:
         def __init__(self, inner: Any) -> None:
@@ -105,8 +105,8 @@ def measure_build(
         sample_data=validation,
         quantization=QuantizationOptions(calibration_data=calibration if precision == "int8" else None),
     )
-    original = backends.load
-    backends.load = _recording_load(feeds, outputs, seen)
+    original = backend_registry.load
+    backend_registry.load = _recording_load(feeds, outputs, seen)
     result: dict[str, Any] = {}
     start = time.perf_counter()
     try:
@@ -119,7 +119,7 @@ def measure_build(
         result |= {"status": "failed", "code": 1, "message": f"internal error: {type(exc).__name__}: {exc}"}
         result["traceback"] = traceback.format_exc(limit=-6)
     finally:
-        backends.load = original
+        backend_registry.load = original
     result["seconds"] = round(time.perf_counter() - start, 1)
     if len(outputs) == len(feeds):
         result |= metrics(model, reference_outputs(path, feeds), outputs)

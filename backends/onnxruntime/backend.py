@@ -7,21 +7,30 @@ from typing import Any
 
 import onnx
 
-from edgec.backends import Artifact, BuildRequest, Unsupported
-from edgec.ir.graph import Graph
-from edgec.ir.onnx_export import OPSET, to_onnx
-from edgec.ir.ops import RECURRENT
-from edgec.passes.manager import PassSpec
-from edgec.runtime import run, session
-from edgec.streaming import state_pairs
-from edgec.targets import Target
-from edgec.templating import render
+from edgec.backends.onnxruntime.hardware import HARDWARE_SCHEMAS
+from edgec.plugin import (
+    OPSET,
+    RECURRENT,
+    Artifact,
+    Backend,
+    BuildRequest,
+    Graph,
+    PassSpec,
+    Target,
+    Unsupported,
+    render,
+    run,
+    session,
+    state_pairs,
+    to_onnx,
+)
 
 MODEL_FILE = "model.onnx"
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    hardware_schemas = HARDWARE_SCHEMAS
 
     def check(self, graph: Graph, target: Target) -> list[Unsupported]:
         """ONNX Runtime's CPU provider runs every op of the IR's canonical set."""
@@ -33,7 +42,7 @@ class OnnxRuntimeBackend:
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         model_path = out_dir / MODEL_FILE
         # int8: the quantization engine's Q/DQ model, which ONNX Runtime runs with its int8 kernels.
-        quantization = request.options.get("quantization")
+        quantization = request.quantization
         model_format = "onnx, int8 QuantizeLinear/DequantizeLinear" if quantization is not None else "onnx"
         onnx.save_model(to_onnx(quantization.qdq if quantization is not None else graph), model_path)
         script = render(

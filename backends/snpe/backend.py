@@ -9,7 +9,7 @@ SNPE's uint8 rules (``simulate.py``).
 
 For int8, ``edgec build`` runs the quantization engine with SNPE's scheme
 (``quantization_scheme``), and the bundle takes everything from its result
-(``BuildRequest.options["quantization"]``): the calibration inputs are the
+(``BuildRequest.quantization``): the calibration inputs are the
 engine's calibration data (``--calibration-data``/``--preprocess``), its
 ranges become the encodings overrides the SDK reads (``encodings.py``), and
 the simulated accuracy is its Q/DQ model. Without the engine (int16x8) the
@@ -26,23 +26,34 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgec.accuracy import compare
-from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
-from edgec.backends.snpe import calibration, encodings, simulate, support
+from edgec.backends.snpe import encodings, op_support, raw_inputs, simulate
+from edgec.backends.snpe.encodings import SNPE_SCHEME
+from edgec.backends.snpe.hardware import HARDWARE_SCHEMAS
 from edgec.backends.snpe.passes import PASS_NAME
 from edgec.backends.snpe.runtimes import BITWIDTHS, QUANTIZED, Runtime, runtime_of
-from edgec.bundle import write_json
-from edgec.data.samples import SampleSet
-from edgec.errors import ModelError, ShapeError
-from edgec.ir.graph import Graph
-from edgec.ir.onnx_export import OPSET, to_onnx
-from edgec.passes import make_spec
-from edgec.passes.manager import PassSpec
-from edgec.quantization.quantize_graph import QuantizationResult
-from edgec.quantization.scheme import SNPE_SCHEME, QuantScheme
-from edgec.runtime import run, session
-from edgec.targets import Target
-from edgec.templating import render
+from edgec.plugin import (
+    OPSET,
+    Artifact,
+    Backend,
+    BuildRequest,
+    Graph,
+    ModelError,
+    PassSpec,
+    QuantizationResult,
+    QuantScheme,
+    Runner,
+    SampleSet,
+    ShapeError,
+    Target,
+    Unsupported,
+    compare,
+    make_spec,
+    render,
+    run,
+    session,
+    to_onnx,
+    write_json,
+)
 
 MODEL_FILE = "model.onnx"
 FLOAT_DLC = "model.dlc"
@@ -71,8 +82,9 @@ def device_checks(runtime: Runtime, quantized: bool, overrides: bool = False) ->
     ]
 
 
-class SnpeBackend:
+class SnpeBackend(Backend):
     name = "snpe"
+    hardware_schemas = HARDWARE_SCHEMAS
 
     def check(self, graph: Graph, target: Target) -> list[Unsupported]:
         """Nodes the target's runtime cannot run; ShapeError/ModelError for inputs SNPE cannot take."""
@@ -83,10 +95,10 @@ class SnpeBackend:
                     f"(snpe-dlc-quantize requires it) for target '{target.name}'. "
                     f"Give --input-shape with a leading 1."
                 )
-        problem = calibration.list_name_problem(graph.inputs)
+        problem = raw_inputs.list_name_problem(graph.inputs)
         if problem is not None:
             raise ModelError(f"target '{target.name}': {problem}. Rename the input in the model.")
-        return support.unsupported(graph, str(target.hardware.get("runtime", "")))
+        return op_support.unsupported(graph, str(target.hardware.get("runtime", "")))
 
     def quantization_scheme(self, target: Target) -> QuantScheme:
         """SNPE's TF-style asymmetric uint8 (REFERENCE B3), the same on every Snapdragon target."""
@@ -105,15 +117,15 @@ class SnpeBackend:
             )
         model_path = out_dir / MODEL_FILE
         onnx.save_model(to_onnx(graph), model_path)
-        samples = SampleSet(list(request.options["samples"]), _sample_source(request.options))
-        calibration.write_input_list(
+        samples = SampleSet(list(request.samples), _sample_source(request.sample_data))
+        raw_inputs.write_input_list(
             out_dir, DEVICE_DIR, f"{DEVICE_DIR}/{INPUT_LIST}", graph.inputs, samples.samples[:1]
         )
         quantized = precision in QUANTIZED
-        result: QuantizationResult | None = request.options.get("quantization")
+        result = request.quantization
         calibration_set = calibration_samples(result, samples)
         if quantized:
-            calibration.write_input_list(
+            raw_inputs.write_input_list(
                 out_dir, CALIBRATION_DIR, INPUT_LIST, graph.inputs, calibration_set.samples
             )
         overrides = quantized and result is not None
@@ -153,9 +165,8 @@ class SnpeBackend:
         )
 
 
-def _sample_source(options: Mapping[str, Any]) -> str:
-    data = options.get("sample_data")
-    return f"--sample-data {Path(data).name}" if data is not None else "random inputs (give --sample-data)"
+def _sample_source(data: Path | None) -> str:
+    return f"--sample-data {data.name}" if data is not None else "random inputs (give --sample-data)"
 
 
 def calibration_samples(result: QuantizationResult | None, samples: SampleSet) -> SampleSet:
@@ -200,7 +211,7 @@ def _script_context(
         "quantized": quantized,
         "tools": tools,
         "input_dims": [(v.name, ",".join(str(d) for d in v.shape)) for v in graph.inputs],
-        "dlc_inputs": [(v.name, list(calibration.dlc_shape(v))) for v in graph.inputs],
+        "dlc_inputs": [(v.name, list(raw_inputs.dlc_shape(v))) for v in graph.inputs],
         "outputs": [v.name for v in graph.outputs],
         "input_list": INPUT_LIST,
         "overrides": encodings.OVERRIDES_FILE if overrides else None,

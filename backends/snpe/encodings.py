@@ -26,13 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from edgec.ir.graph import Graph, QuantParams
-from edgec.ir.ops import Op
-from edgec.quantization.parameters import Calibration, weighted_nodes
-from edgec.quantization.scheme import asymmetric_params
+from edgec.plugin import Calibration, Graph, Op, QuantParams, QuantScheme, asymmetric_params, weighted_nodes
 
 OVERRIDES_FILE = "quantization_overrides.json"
 AIMET_VERSION = "0.6.1"
+
+# SNPE/QAIRT: TF-style asymmetric uint8 activations, ranges at least 0.01 wide (B3); the SDK's
+# converter quantizes the float weights itself.
+SNPE_SCHEME = QuantScheme(
+    symmetric=False,
+    activation_dtype="uint8",
+    placement="all",
+    float_fallback=None,
+    min_range=0.01,
+    reconstruct_by_default=False,
+)
 BITS = 8
 _PER_CHANNEL_OPS = frozenset({Op.CONV, Op.CONV_TRANSPOSE, Op.GEMM})
 

@@ -14,10 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgec.ir.graph import Graph, Node, Value
-from edgec.ir.ops import Op
-from edgec.passes.manager import NoOptions, register
-from edgec.passes.rewrite import Rule, apply_rules, substitute
+from edgec.plugin import Graph, Node, NoOptions, Op, Rule, Value, apply_rules, register, substitute
 
 PASS_NAME = "snpe-ready"
 FC_ATTRS = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1}

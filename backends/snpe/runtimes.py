@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgec.errors import TargetError
-from edgec.targets import Target
+from edgec.plugin import Target, TargetError
 
 QUANTIZED = frozenset({"int8", "int16x8"})
 

@@ -31,15 +31,21 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgec.backends import Runner
-from edgec.data.datasets import Dataset
-from edgec.ir.graph import Graph, Node
-from edgec.ir.onnx_export import to_onnx
-from edgec.ir.ops import Op
-from edgec.quantization.parameters import CalibrationConfig, calibrate
-from edgec.quantization.qdq import clone_graph, quantize_qdq
-from edgec.quantization.scheme import SNPE_SCHEME
-from edgec.runtime import run, session
+from edgec.backends.snpe.encodings import SNPE_SCHEME
+from edgec.plugin import (
+    CalibrationConfig,
+    Dataset,
+    Graph,
+    Node,
+    Op,
+    Runner,
+    calibrate,
+    clone_graph,
+    quantize_qdq,
+    run,
+    session,
+    to_onnx,
+)
 
 MIN_RANGE = 0.01
 _PER_CHANNEL_AXIS = {Op.CONV: 0, Op.GEMM: 0, Op.CONV_TRANSPOSE: 1}

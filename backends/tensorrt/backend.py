@@ -9,16 +9,18 @@ simulated at fp16, and the Q/DQ model at int8.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 import onnx
 
-from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
-from edgec.backends.tensorrt import dla, engine, fp16, int8, profile
+from edgec.backends.tensorrt import dla, fp16, int8, local_engine, profile
+from edgec.backends.tensorrt.hardware import HARDWARE_SCHEMAS, sparse_kernels
+from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
+from edgec.backends.tensorrt.op_support import check_graph
+from edgec.backends.tensorrt.options import TensorRTOptions, add_arguments
 from edgec.backends.tensorrt.scripts import (
     CACHE,
     FLOAT_MODEL,
@@ -28,75 +30,42 @@ from edgec.backends.tensorrt.scripts import (
     gpu_setting,
     write_scripts,
 )
+from edgec.backends.tensorrt.shape_profile import ShapeProfile
 from edgec.backends.tensorrt.stack import Stack
-from edgec.backends.tensorrt.support import check_graph
-from edgec.errors import TargetError
-from edgec.ir.graph import Graph
-from edgec.ir.onnx_export import to_onnx
-from edgec.ir.ops import RECURRENT
-from edgec.passes.manager import PassSpec
-from edgec.quantization.scheme import TENSORRT_SCHEME, QuantScheme
-from edgec.runtime import run, session
-from edgec.shape_profile import ShapeProfile
-from edgec.targets import Target
-from edgec.templating import render
+from edgec.plugin import (
+    RECURRENT,
+    Artifact,
+    Backend,
+    BuildRequest,
+    Graph,
+    PassSpec,
+    QuantScheme,
+    Runner,
+    SparseKernels,
+    Target,
+    TargetError,
+    Unsupported,
+    render,
+    run,
+    session,
+    to_onnx,
+)
 
 
-@dataclass(frozen=True)
-class Options:
-    """The request's TensorRT options: ``--dla-core N``, ``--no-gpu-fallback``, ``--build-engine``,
-    ``--shape-profile`` (``ShapeProfile``s)."""
-
-    dla_core: int | None = None
-    gpu_fallback: bool = True
-    build_engine: bool = False
-    samples: Sequence[Mapping[str, np.ndarray]] = ()
-    shape_profile: tuple[ShapeProfile, ...] = ()
-
-    @classmethod
-    def of(cls, request: BuildRequest, stack: Stack) -> Options:
-        options = cls(
-            dla_core=request.options.get("dla_core"),
-            gpu_fallback=request.options.get("gpu_fallback", True),
-            build_engine=request.options.get("build_engine", False),
-            samples=request.options.get("samples", ()),
-            shape_profile=tuple(request.options.get("shape_profile", ())),
-        )
-        options.validate(request.target, request.precision, stack)
-        return options
-
-    def validate(self, target: Target, precision: str, stack: Stack) -> None:
-        if self.dla_core is not None and profile.dynamic(self.shape_profile):
-            raise TargetError(
-                f"the DLA takes no dynamic dimensions (MIN = OPT = MAX, REFERENCE A8), but --shape-profile "
-                f"{' '.join(p.spec() for p in self.shape_profile)} varies; drop --dla-core to build for the "
-                f"GPU, or use --input-shape for a static DLA build."
-            )
-        if self.dla_core is None:
-            if not self.gpu_fallback:
-                raise TargetError(
-                    "--no-gpu-fallback applies to DLA builds only; add --dla-core N or drop it."
-                )
-            return
-        if stack.dla_cores == 0:
-            raise TargetError(
-                f"target '{target.name}' ({stack.module}) has no DLA cores, so --dla-core cannot apply; "
-                f"drop --dla-core to build for the GPU."
-            )
-        if not 0 <= self.dla_core < stack.dla_cores:
-            raise TargetError(
-                f"target '{target.name}' ({stack.module}) has DLA cores 0..{stack.dla_cores - 1}; "
-                f"--dla-core {self.dla_core} does not exist. Pass one of them."
-            )
-        if precision not in dla.DLA_PRECISIONS:
-            raise TargetError(
-                f"the DLA runs only {' and '.join(dla.DLA_PRECISIONS)}, not {precision}; build with "
-                f"--precision fp16 or int8 for --dla-core, or drop --dla-core to use the GPU."
-            )
-
-
-class TensorRTBackend:
+class TensorRTBackend(Backend):
     name = "tensorrt"
+    hardware_schemas = HARDWARE_SCHEMAS
+    options_type = TensorRTOptions
+    tools: ClassVar[Mapping[str, tuple[str, ...]]] = {"tensorrt": ("tensorrt",)}
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_arguments(parser)
+
+    def parse_options(self, args: argparse.Namespace) -> TensorRTOptions:
+        return TensorRTOptions.from_args(args)
+
+    def sparse_kernels(self, target: Target) -> SparseKernels:
+        return sparse_kernels(target)
 
     def check(self, graph: Graph, target: Target) -> list[Unsupported]:
         return check_graph(graph, Stack.of(target))
@@ -109,20 +78,21 @@ class TensorRTBackend:
 
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         stack = Stack.of(request.target)
-        options = Options.of(request, stack)
+        options = request.options if isinstance(request.options, TensorRTOptions) else TensorRTOptions()
+        options.validate(request.target, request.precision, stack)
         if options.build_engine:
-            engine.require_builder()
+            local_engine.require_builder()
         precision = request.precision
         model = self._dynamic(to_onnx(graph, opset=stack.max_opset), options, "model.onnx")
         report: dict[str, Any] = {"opset": stack.max_opset}
         onnx.save_model(model, out_dir / MODEL)
         if precision == "int8":
-            quantized = int8.require_result(request.options.get("quantization"), request.target.name)
+            quantized = int8.require_result(request.quantization, request.target.name)
             qdq = self._dynamic(int8.qdq_model(quantized, stack), options, "the int8 Q/DQ model")
             runner, report["int8"] = int8.emit(quantized, qdq, model, stack, out_dir)
             report["int8"] |= _float_recurrent(graph, stack)
         elif precision == "fp16":
-            report["fp16_overflow"] = fp16.overflows(graph, options.samples)
+            report["fp16_overflow"] = fp16.overflows(graph, request.samples)
             runner = _ort_runner(fp16.simulate(model))
         else:
             runner = _ort_runner(model)
@@ -131,7 +101,7 @@ class TensorRTBackend:
         choice = DlaChoice("" if options.dla_core is None else str(options.dla_core), options.gpu_fallback)
         used = write_scripts(out_dir, graph, stack, precision, choice, options.shape_profile)
         if options.build_engine:
-            report["engine"] = engine.build_here(out_dir)
+            report["engine"] = local_engine.build_here(out_dir)
         report["device_checks"] = DEVICE_CHECKS
         context = {
             "stack": stack,
@@ -151,7 +121,7 @@ class TensorRTBackend:
         )
 
     @staticmethod
-    def _dynamic(model: onnx.ModelProto, options: Options, label: str) -> onnx.ModelProto:
+    def _dynamic(model: onnx.ModelProto, options: TensorRTOptions, label: str) -> onnx.ModelProto:
         if not profile.dynamic(options.shape_profile):
             return model
         return profile.make_dynamic(model, options.shape_profile, label)
@@ -180,7 +150,7 @@ def _float_recurrent(graph: Graph, stack: Stack) -> dict[str, Any]:
     return {"float_recurrent_layers": {"layers": layers, "precision": precision}}
 
 
-def _dla_report(graph: Graph, options: Options) -> dict[str, Any]:
+def _dla_report(graph: Graph, options: TensorRTOptions) -> dict[str, Any]:
     on_gpu = dla.gpu_layers(graph)
     if options.dla_core is not None and not options.gpu_fallback and on_gpu:
         listed = "; ".join(f"{u.op} '{u.node}': {u.reason}" for u in on_gpu[:10])

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgec.backends import Unsupported
-from edgec.ir.graph import Graph, Node
-from edgec.ir.ops import Op
+from edgec.plugin import Graph, Node, Op, Unsupported
 
 MAX_DIM = 8192  # "max non-batch dim 8192"
 DLA_PRECISIONS = ("fp16", "int8")  # "FP16/INT8 only"

@@ -18,9 +18,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from edgec.ir.graph import Graph
-from edgec.ir.onnx_export import to_onnx
-from edgec.runtime import run, session
+from edgec.plugin import Graph, run, session, to_onnx
 
 FP16_MAX = float(np.finfo(np.float16).max)  # 65504
 

@@ -23,15 +23,23 @@ from typing import Any
 
 import onnx
 
-from edgec.backends import Runner
+from edgec.backends.tensorrt.calibration_cache import cache_scales, parse_cache, version_int, write_cache
+from edgec.backends.tensorrt.op_support import check_graph
 from edgec.backends.tensorrt.scripts import CACHE, FLOAT_MODEL, MODEL
 from edgec.backends.tensorrt.stack import Stack
-from edgec.backends.tensorrt.support import check_graph
-from edgec.errors import TargetError, UnsupportedOpError
-from edgec.ir.onnx_export import to_onnx
-from edgec.quantization.quantize_graph import QuantizationResult
-from edgec.quantization.tensorrt_cache import parse_cache
-from edgec.runtime import run, session
+from edgec.plugin import (
+    QuantizationResult,
+    QuantScheme,
+    Runner,
+    TargetError,
+    UnsupportedOpError,
+    run,
+    session,
+    to_onnx,
+)
+
+# TensorRT explicit quantization: symmetric, per-channel weights, Q/DQ per A3; float layers in fp16.
+TENSORRT_SCHEME = QuantScheme(float_fallback="fp16")
 
 
 def require_result(result: object, target: str) -> QuantizationResult:
@@ -39,7 +47,7 @@ def require_result(result: object, target: str) -> QuantizationResult:
     if not isinstance(result, QuantizationResult):
         raise TargetError(
             f"int8 for target '{target}' needs the quantization engine's result "
-            f"(BuildRequest.options['quantization']); build with `edgec build --precision int8`."
+            f"(BuildRequest.quantization); build with `edgec build --precision int8`."
         )
     return result
 
@@ -70,7 +78,7 @@ def emit(
         onnx.save_model(float_model, out_dir / FLOAT_MODEL)
     else:
         onnx.save_model(float_model, out_dir / MODEL)
-    cache = result.calibration_cache(stack.tensorrt_text)
+    cache = write_cache(cache_scales(result.qdq), version_int(stack.tensorrt_text))
     (out_dir / CACHE).write_text(cache, encoding="utf-8")
     sess = session(qdq, threads=1)
     pairs = sum(1 for node in qdq.graph.node if node.op_type == "QuantizeLinear")

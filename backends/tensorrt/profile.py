@@ -21,9 +21,8 @@ import onnx
 from onnx import numpy_helper
 from onnxruntime import InferenceSession
 
-from edgec.errors import ShapeError, TargetError
-from edgec.runtime import ORT_ERRORS, run, session
-from edgec.shape_profile import ShapeProfile, format_dims
+from edgec.backends.tensorrt.shape_profile import ShapeProfile, format_dims
+from edgec.plugin import ORT_ERRORS, ShapeError, TargetError, run, session
 
 # Characters trtexec's shape specs cannot carry in a quoted input name (A4: 'Input:0' quoting).
 _SPEC_UNSAFE = (",", "'")

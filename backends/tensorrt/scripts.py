@@ -13,13 +13,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edgec.accuracy import MIN_COSINE
 from edgec.backends.tensorrt.dla import DLA_PRECISIONS
 from edgec.backends.tensorrt.profile import dynamic, python_profile, trtexec_flags
+from edgec.backends.tensorrt.shape_profile import ShapeProfile
 from edgec.backends.tensorrt.stack import Stack
-from edgec.ir.graph import Graph
-from edgec.shape_profile import ShapeProfile
-from edgec.templating import render
+from edgec.plugin import MIN_COSINE, Graph, render
 
 MODEL = "model.onnx"
 FLOAT_MODEL = "model_fp32.onnx"

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edgec.errors import TargetError
-from edgec.targets import Target
+from edgec.plugin import Target, TargetError
 
 # Newest ONNX opset the onnx-tensorrt parser of each TensorRT release reads, by (major, minor).
 # onnx-tensorrt docs/operators.md: "TensorRT 8.0/8.2 supports operators up to Opset 13",

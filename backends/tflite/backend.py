@@ -8,39 +8,50 @@ What differs between those targets comes from their hardware entry in targets.to
 from __future__ import annotations
 
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from edgec.accuracy import MIN_COSINE
-from edgec.backends import Artifact, BuildRequest, Unsupported
 from edgec.backends.tflite import micro
-from edgec.backends.tflite.calibration import dataset_feeds, representative_inputs, stored_feeds
+from edgec.backends.tflite.bundle_runner import bundle_runner
 from edgec.backends.tflite.converter import Calibration, Recipe, convert
 from edgec.backends.tflite.flatbuffer import TfliteModel, read_model
+from edgec.backends.tflite.hardware import HARDWARE_SCHEMAS
+from edgec.backends.tflite.op_support import (
+    edgetpu_partition_end,
+    fused_recurrent,
+    gpu_fallbacks,
+    lowering_problems,
+)
 from edgec.backends.tflite.quantization import (
     Range,
     fake_quant_ranges,
     tflite_scheme,
     with_rounded_weights,
 )
+from edgec.backends.tflite.representative_data import dataset_feeds, representative_inputs, stored_feeds
 from edgec.backends.tflite.runner import LiteRTRunner, Port
-from edgec.backends.tflite.support import (
-    edgetpu_partition_end,
-    fused_recurrent,
-    gpu_fallbacks,
-    lowering_problems,
+from edgec.plugin import (
+    MIN_COSINE,
+    Artifact,
+    Backend,
+    BuildRequest,
+    Graph,
+    PassSpec,
+    QuantParams,
+    QuantScheme,
+    Runner,
+    Target,
+    Unsupported,
+    Value,
+    make_spec,
+    render,
+    state_pairs,
+    stored_perm,
+    stored_shape,
 )
-from edgec.ir.graph import Graph, QuantParams, Value
-from edgec.passes.layout import stored_perm, stored_shape
-from edgec.passes.manager import PassSpec, make_spec
-from edgec.quantization.quantize_graph import QuantizationResult
-from edgec.quantization.scheme import QuantScheme
-from edgec.streaming import state_pairs
-from edgec.targets import Target
-from edgec.templating import render
 
 MODEL_FILE = "model.tflite"
 COMPILED_FILE = "model_edgetpu.tflite"
@@ -53,8 +64,16 @@ def recipe_for(target: Target, precision: str) -> Recipe:
     return Recipe(precision, integer_only, io_dtype, str(target.hardware.get("runtime", "xnnpack")))
 
 
-class TFLiteBackend:
+class TFLiteBackend(Backend):
     name = "tflite"
+    hardware_schemas = HARDWARE_SCHEMAS
+    tools: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "tensorflow": ("tensorflow-cpu", "tensorflow"),
+        "litert": ("ai-edge-litert",),
+    }
+
+    def bundle_runner(self, artifact: Path, manifest: Mapping[str, Any]) -> tuple[str, Runner] | None:
+        return bundle_runner(artifact, manifest)
 
     def check(self, graph: Graph, target: Target) -> list[Unsupported]:
         problems = lowering_problems(graph)
@@ -76,7 +95,7 @@ class TFLiteBackend:
         if runtime == "tflite-micro":
             micro.check_flash_early(graph, hardware, where)
         calibration, ranges, calibration_source = self._calibration(graph, request)
-        quantized: QuantizationResult | None = request.options.get("quantization")
+        quantized = request.quantization
         float_layers: list[str] = []
         converted = graph
         if quantized is not None and ranges:
@@ -133,7 +152,7 @@ class TFLiteBackend:
         """The representative data, the engine's ranges (int8 builds) and where they came from."""
         if request.precision not in CALIBRATED:
             return None, None, None
-        result: QuantizationResult | None = request.options.get("quantization")
+        result = request.quantization
         if result is not None and request.precision == "int8" and fused_recurrent(graph):
             # TFLite's integer LSTM needs the converter's statistics of its gates: it calibrates.
             feeds = dataset_feeds(graph, result.calibration_data)
@@ -147,7 +166,7 @@ class TFLiteBackend:
             )
             feeds = dataset_feeds(graph, result.calibration_data)
             return (lambda: feeds), ranges, source
-        samples = representative_inputs(graph, request.options)
+        samples = representative_inputs(graph, request.sample_data, request.seed)
         feeds = stored_feeds(graph, samples)
         return (lambda: feeds), None, f"{len(feeds)} samples: {samples.source}"
 

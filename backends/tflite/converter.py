@@ -16,13 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from edgec.backends import missing_dependency
 from edgec.backends.tflite.flatbuffer import in_signature_order
 from edgec.backends.tflite.lowering import Lowering, scope_name
-from edgec.backends.tflite.support import precision_problems
-from edgec.errors import UnsupportedOpError
-from edgec.ir.graph import Graph
-from edgec.passes.layout import stored_shape
+from edgec.backends.tflite.op_support import precision_problems
+from edgec.plugin import Graph, UnsupportedOpError, missing_dependency, stored_shape
 
 Calibration = Callable[[], Iterable[Sequence[np.ndarray]]]
 

@@ -24,9 +24,16 @@ import numpy as np
 from edgec.backends.tflite import xnnpack as delegated
 from edgec.backends.tflite.lowering_recurrent import RECURRENT_LOWERING
 from edgec.backends.tflite.lowering_sequence import SEQUENCE_LOWERING
-from edgec.ir.graph import Node, Value
-from edgec.ir.ops import Op
-from edgec.passes.layout import is_noop_transpose, stored_axis, stored_perm, stored_shape, stored_transpose
+from edgec.plugin import (
+    Node,
+    Op,
+    Value,
+    is_noop_transpose,
+    stored_axis,
+    stored_perm,
+    stored_shape,
+    stored_transpose,
+)
 
 Tensor = Any
 

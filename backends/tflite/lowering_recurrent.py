@@ -37,8 +37,7 @@ from edgec.backends.tflite.lowering_sequence import (
     unrolled,
     unrolled_lstm,
 )
-from edgec.ir.graph import Node
-from edgec.ir.ops import RECURRENT, Op
+from edgec.plugin import RECURRENT, Node, Op
 
 if TYPE_CHECKING:
     from edgec.backends.tflite.lowering import Lowering

@@ -24,9 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgec.ir.graph import Node
-from edgec.ir.ops import Op
-from edgec.passes.layout import stored_axis
+from edgec.plugin import Node, Op, stored_axis
 
 if TYPE_CHECKING:
     from edgec.backends.tflite.lowering import Lowering

@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from edgec.backends.tflite.flatbuffer import TfliteModel, arena_estimate
-from edgec.backends.tflite.support import micro_method, micro_missing
-from edgec.errors import TargetError
-from edgec.ir.graph import Graph
-from edgec.templating import render
+from edgec.backends.tflite.op_support import micro_method, micro_missing
+from edgec.plugin import Graph, TargetError, render
 
 ARRAY_NAME = "g_model"
 

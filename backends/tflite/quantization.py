@@ -1,7 +1,7 @@
 """The quantization engine's results in a .tflite: scheme, FakeQuant ranges, and reading scales back.
 
 Full-int8 TFLite builds take their activation ranges from ``edgec.quantization``
-(``BuildRequest.options["quantization"]``), not from the converter's own
+(``BuildRequest.quantization``), not from the converter's own
 calibration: the lowering puts a FakeQuant op with the engine's range on every
 calibrated activation, and TFLite's converter turns each into that tensor's
 quantization parameters (scale ``(max - min) / 255``, zero point
@@ -31,18 +31,26 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from edgec.backends.tflite.lowering import scope_of_tensor
-from edgec.ir.graph import Graph, QuantParams
-from edgec.quantization.parameters import FIXED_OUTPUT_RANGES, SAME_RANGE_OPS, Calibration
-from edgec.quantization.qdq import clone_graph
-from edgec.quantization.scheme import (
-    TFLITE_SCHEME,
+from edgec.plugin import (
+    FIXED_OUTPUT_RANGES,
+    SAME_RANGE_OPS,
+    Calibration,
+    Graph,
+    QuantParams,
     QuantScheme,
+    Target,
+    clone_graph,
     dequantize_array,
     range_params,
 )
-from edgec.targets import Target
 
 Range = tuple[float, float]
+
+# TFLite full-integer: asymmetric int8 activations, per-channel int8 weights, every tensor (C1);
+# LOGISTIC, SOFTMAX and TANH outputs on the grids TFLite's integer kernels fix; written-out
+# normalizations in float where the target runs float. GPTQ integers reach the converter as
+# q * scale (``with_rounded_weights``).
+TFLITE_SCHEME = QuantScheme(symmetric=False, placement="all", fixed_output_ranges=True, float_islands=True)
 
 # Ops whose int8 output parameters TFLite fixes: the same as the input's (data movement, pooling)
 # or a constant range (softmax and logistic: scale 1/256; tanh: 1/128). The engine gives them the

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from edgec.ir.graph import Graph
-from edgec.passes.layout import stored_perm
+from edgec.plugin import Graph, stored_perm
 
 
 @dataclass(frozen=True)

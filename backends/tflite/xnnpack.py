@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from edgec.backends.tflite.lowering import Lowering
-    from edgec.ir.graph import Node
+    from edgec.plugin import Node
 
 Tensor = Any
 

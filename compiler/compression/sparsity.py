@@ -10,8 +10,8 @@ the layers that have it with sparse kernels, the others dense.
 Dense runtimes (TFLite CPU/GPU, SNPE, ONNX Runtime, TensorRT on older GPUs)
 run zeros like any other weight: unstructured sparsity buys them nothing in
 latency; it buys storage once the weights are stored compressed
-(``--cluster``/``--huffman``). The rule reads the target's backend and its
-hardware facts (``compute_capability``, ``tensorrt``), never its name.
+(``--cluster``/``--huffman``). What a target's runtime makes of the pattern
+is its backend's answer (the ``sparse_kernels`` hook), never a name here.
 """
 
 from __future__ import annotations
@@ -20,20 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from edgec import backend_registry
 from edgec.compression.accounting import layer_density
 from edgec.ir.graph import Graph, Node
 from edgec.ir.ops import Op
 from edgec.ir.weight_matrices import groups, weight_matrix, weighted_layers
 from edgec.targets import Target
 
-SPARSE_TENSOR_CORES = (8, 0)  # compute capability of Ampere, the first GPUs with 2:4 sparse tensor cores
-TENSORRT_SPARSITY = (8, 0)  # first TensorRT with structured sparsity (BuilderFlag.SPARSE_WEIGHTS)
-TENSORRT_FLAG = "--sparsity=enable"
 GROUP, KEPT = 4, 2
-
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
 def _channels_by_kernel(node: Node) -> np.ndarray:
@@ -77,23 +71,6 @@ def is_2of4(node: Node) -> bool:
     return bool((padded.reshape(out, -1, GROUP, kernel).sum(axis=2) <= KEPT).all())
 
 
-def sparse_tensor_cores(target: Target) -> tuple[bool, str]:
-    """Whether the target's TensorRT runs 2:4 sparse kernels, and the hardware facts that say so."""
-    hardware = target.hardware
-    if target.backend != "tensorrt" or "compute_capability" not in hardware or "tensorrt" not in hardware:
-        return False, f"the {target.backend} runtime of {target.name} runs dense kernels only"
-    facts = f"compute capability {hardware['compute_capability']}, TensorRT {hardware['tensorrt']}"
-    capable = _version(hardware["compute_capability"]) >= SPARSE_TENSOR_CORES
-    capable = capable and _version(hardware["tensorrt"]) >= TENSORRT_SPARSITY
-    if not capable:
-        return (
-            False,
-            f"{target.name} ({facts}) has no 2:4 sparse tensor cores "
-            f"(compute capability 8.0+ with TensorRT 8.0+)",
-        )
-    return True, f"{target.name} ({facts}) has 2:4 sparse tensor cores"
-
-
 def sparsity_gain(graph: Graph, target: Target, stored_compressed: bool) -> dict[str, Any]:
     """report.json's ``compression.sparsity``: the zeros, the 2:4 layers, and what they buy on ``target``."""
     layers = weighted_layers(graph)
@@ -108,17 +85,17 @@ def sparsity_gain(graph: Graph, target: Target, stored_compressed: bool) -> dict
         "layers_2of4": structured,
         "storage_gain": storage,
     }
-    capable, facts = sparse_tensor_cores(target)
-    if not capable:
-        entry["latency_gain"] = f"none: {facts}; zeros cost like any other weight"
+    kernels = backend_registry.load(target.backend, target.name).sparse_kernels(target)
+    if not kernels.capable:
+        entry["latency_gain"] = f"none: {kernels.facts}; zeros cost like any other weight"
     elif structured:
         entry["latency_gain"] = (
-            f"{facts}: sparse kernels for the {len(structured)} 2:4 layer(s) when the engine is built "
-            f"with {TENSORRT_FLAG}"
+            f"{kernels.facts}: sparse kernels for the {len(structured)} 2:4 layer(s) when the engine is "
+            f"built with {kernels.flag}"
         )
-        entry["tensorrt_flag"] = TENSORRT_FLAG
+        entry[f"{target.backend}_flag"] = kernels.flag
     else:
         entry["latency_gain"] = (
-            f"none yet: {facts}, but no layer has the 2:4 pattern; prune with --prune 0.5:2of4"
+            f"none yet: {kernels.facts}, but no layer has the 2:4 pattern; prune with --prune 0.5:2of4"
         )
     return entry

@@ -9,7 +9,7 @@ Data
 Calibration
     ``CalibrationConfig(method, percentile, bins, bias_correction, equalize)``; ``METHODS``.
     ``QuantScheme(symmetric, activation_dtype, per_channel_weights, power_of_two, placement,
-    float_fallback)`` and the presets ``TENSORRT_SCHEME``, ``TFLITE_SCHEME``, ``SNPE_SCHEME``.
+    float_fallback)``; each backend owns its preset (``quantization_scheme(target)``).
     ``collect_statistics(graph, dataset)`` -> ``Statistics``;
     ``calibrate(graph, dataset_or_statistics, config, scheme)`` -> ``Calibration``: sets
     ``Value.quant`` on every float activation and on Conv/ConvTranspose/Gemm/MatMul weights.
@@ -24,18 +24,14 @@ Simulation and metrics
 Budget and mixed precision
     ``Budget``, ``parse_budget("top1=1")``; ``layer_sensitivity(...)``, ``mixed_precision(...)``.
     ``quantize(graph, calibration_data, validation_data, config, scheme, budgets)`` ->
-    ``QuantizationResult``: all of the above in one call (what ``edgec build`` runs);
-    ``QuantizationResult.calibration_cache(tensorrt_version)`` is its TensorRT cache.
+    ``QuantizationResult``: all of the above in one call (what ``edgec build`` runs).
 Held-out share and per-layer debugger
     ``split_calibration(path, inputs, preprocess, count)`` -> ``Split`` (the last 20 %, at least 8,
     held out to judge) or None; ``compare_tensors(float_graph, qdq, feeds)`` -> ``TensorTable``
     (per-tensor SNR/cosine, ``first_jump()``); ``float_islands(result, dataset, count)``.
-TensorRT calibration cache
-    ``write_cache(scales, version)``, ``parse_cache(text)``, ``cache_scales(graph)``,
-    ``version_int("8.6.1")``.
 
 In ``edgec build`` the backend receives the ``QuantizationResult`` as
-``BuildRequest.options["quantization"]``: ``.qdq`` (the Q/DQ graph),
+``BuildRequest.quantization``: ``.qdq`` (the Q/DQ graph),
 ``.float_layers``, ``.calibration`` (ranges, scheme, statistics),
 ``.calibration_data`` (the calibration ``Dataset``, e.g. TFLite's
 representative dataset or SNPE's input list). A backend states its scheme
@@ -57,9 +53,6 @@ _EXPORTS = {
     "calibrate": "edgec.quantization.parameters",
     "METHODS": "edgec.quantization.ranges",
     "QuantScheme": "edgec.quantization.scheme",
-    "TENSORRT_SCHEME": "edgec.quantization.scheme",
-    "TFLITE_SCHEME": "edgec.quantization.scheme",
-    "SNPE_SCHEME": "edgec.quantization.scheme",
     "Statistics": "edgec.quantization.collect",
     "collect_statistics": "edgec.quantization.collect",
     "quantize_qdq": "edgec.quantization.qdq",
@@ -77,20 +70,13 @@ _EXPORTS = {
     "mixed_precision": "edgec.quantization.sensitivity",
     "QuantizationResult": "edgec.quantization.quantize_graph",
     "quantize": "edgec.quantization.quantize_graph",
-    "write_cache": "edgec.quantization.tensorrt_cache",
     "split_calibration": "edgec.data.split",
     "compare_tensors": "edgec.quantization.debug",
     "float_islands": "edgec.quantization.debug",
-    "parse_cache": "edgec.quantization.tensorrt_cache",
-    "cache_scales": "edgec.quantization.tensorrt_cache",
-    "version_int": "edgec.quantization.tensorrt_cache",
 }
 
 __all__ = [
     "METHODS",
-    "SNPE_SCHEME",
-    "TENSORRT_SCHEME",
-    "TFLITE_SCHEME",
     "Budget",
     "Calibration",
     "CalibrationConfig",
@@ -102,7 +88,6 @@ __all__ = [
     "Statistics",
     "apply_bias_corrections",
     "bias_corrections",
-    "cache_scales",
     "calibrate",
     "collect_statistics",
     "compare_outputs",
@@ -114,15 +99,12 @@ __all__ = [
     "load_dataset",
     "mixed_precision",
     "parse_budget",
-    "parse_cache",
     "parse_preprocess",
     "quantize",
     "quantize_qdq",
     "quantized_layers",
     "run_dataset",
     "split_calibration",
-    "version_int",
-    "write_cache",
 ]
 
 if TYPE_CHECKING:
@@ -140,9 +122,8 @@ if TYPE_CHECKING:
     from edgec.quantization.quantize_graph import QuantizationResult, quantize
     from edgec.quantization.ranges import METHODS
     from edgec.quantization.rounding import gptq_rounding
-    from edgec.quantization.scheme import SNPE_SCHEME, TENSORRT_SCHEME, TFLITE_SCHEME, QuantScheme
+    from edgec.quantization.scheme import QuantScheme
     from edgec.quantization.sensitivity import layer_sensitivity, mixed_precision
-    from edgec.quantization.tensorrt_cache import cache_scales, parse_cache, version_int, write_cache
 
 
 def __getattr__(name: str) -> Any:

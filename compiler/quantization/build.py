@@ -2,7 +2,7 @@
 
 Runs for quantized precisions (``QUANTIZED_PRECISIONS``) after the passes
 and the support check, before the backend emits. The backend receives the
-result as ``BuildRequest.options["quantization"]``. ``load_datasets`` says
+result as ``BuildRequest.quantization``. ``load_datasets`` says
 which samples calibrate and which validate (edgec.data.split);
 the pipeline loads them once, before the compression passes, and passes
 them in.

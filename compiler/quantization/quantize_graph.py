@@ -42,7 +42,6 @@ from edgec.quantization.qdq import clone_graph, quantize_qdq, quantized_layers
 from edgec.quantization.rounding import gptq_rounding
 from edgec.quantization.scheme import QuantScheme
 from edgec.quantization.sensitivity import LayerSensitivity, layer_sensitivity, mixed_precision
-from edgec.quantization.tensorrt_cache import cache_scales, version_int, write_cache
 
 DEFAULT_SENSITIVITY_SAMPLES = 64
 
@@ -71,10 +70,6 @@ class QuantizationResult:
     @property
     def budget_met(self) -> bool:
         return not self.missed
-
-    def calibration_cache(self, tensorrt_version: str) -> str:
-        """TensorRT's calibration cache text with the Q/DQ model's activation scales (symmetric schemes)."""
-        return write_cache(cache_scales(self.qdq), version_int(tensorrt_version))
 
     def report(self) -> dict[str, Any]:
         """The ``quantization`` section of report.json."""

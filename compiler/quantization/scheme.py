@@ -4,8 +4,8 @@ A ``QuantScheme`` says how activations are quantized (symmetric int8 with
 zero point 0, or asymmetric int8/uint8 with a zero point), whether weights
 are per channel, whether scales must be powers of two, where Q/DQ pairs go,
 and which float precision layers fall back to (None: the target runs no
-float layers). Backends offer theirs with ``quantization_scheme(target)``;
-the presets below follow REFERENCE A3 (TensorRT), C1 (TFLite) and B3 (SNPE).
+float layers). Backends offer theirs with ``quantization_scheme(target)``
+(the presets live in each backend's package).
 
 Parameters follow ONNX's ``real = (q - zero_point) * scale``:
 
@@ -77,25 +77,6 @@ class QuantScheme:
             "float_fallback": self.float_fallback,
             **({"min_range": self.min_range} if self.min_range else {}),
         }
-
-
-# TensorRT explicit quantization: symmetric, per-channel weights, Q/DQ per A3; float layers in fp16.
-TENSORRT_SCHEME = QuantScheme(float_fallback="fp16")
-# TFLite full-integer: asymmetric int8 activations, per-channel int8 weights, every tensor (C1);
-# LOGISTIC, SOFTMAX and TANH outputs on the grids TFLite's integer kernels fix; written-out
-# normalizations in float where the target runs float. GPTQ integers reach the converter as
-# q * scale (``edgec.backends.tflite.quantization.with_rounded_weights``).
-TFLITE_SCHEME = QuantScheme(symmetric=False, placement="all", fixed_output_ranges=True, float_islands=True)
-# SNPE/QAIRT: TF-style asymmetric uint8 activations, ranges at least 0.01 wide (B3); the SDK's
-# converter quantizes the float weights itself.
-SNPE_SCHEME = QuantScheme(
-    symmetric=False,
-    activation_dtype="uint8",
-    placement="all",
-    float_fallback=None,
-    min_range=0.01,
-    reconstruct_by_default=False,
-)
 
 
 def squared_error(values: np.ndarray, counts: np.ndarray | None, scale: np.ndarray, low: int) -> np.ndarray:

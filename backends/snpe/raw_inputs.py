@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.bundle import safe_name
-from edgec.ir.graph import Layout, Value
+from edgec.plugin import Layout, Value, safe_name
 
 
 def dlc_permutation(value: Value) -> tuple[int, ...] | None:

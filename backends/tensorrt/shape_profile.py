@@ -15,11 +15,9 @@ from pathlib import Path
 
 import onnx
 
-from edgec.errors import UsageError
+from edgec.plugin import UsageError
 
 _PROFILE = re.compile(r"^(?P<name>.+)=(?P<min>\d+(?:x\d+)*):(?P<opt>\d+(?:x\d+)*):(?P<max>\d+(?:x\d+)*)$")
-# Backends whose emit() understands BuildRequest.options["shape_profile"].
-PROFILE_BACKENDS = ("tensorrt",)
 
 
 def format_dims(dims: Sequence[int]) -> str:
@@ -63,14 +61,6 @@ def parse_shape_profile(text: str) -> ShapeProfile:
         if not a <= b <= c:
             raise ValueError(f"{text!r}: dim {axis} of '{name}' needs MIN <= OPT <= MAX, got {a}, {b}, {c}")
     return ShapeProfile(name, low, opt, high)
-
-
-def check_backend(profiles: Sequence[ShapeProfile], backend: str, target: str) -> None:
-    if profiles and backend not in PROFILE_BACKENDS:
-        raise UsageError(
-            f"--shape-profile applies to TensorRT (Jetson) targets only; target '{target}' (backend "
-            f"'{backend}') builds for static shapes. Use --input-shape NAME=DIMS instead."
-        )
 
 
 def merged_input_shapes(

@@ -11,30 +11,25 @@ name, as for the accuracy check), else seeded random inputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edgec.data.datasets import Dataset
-from edgec.data.samples import SampleSet, load_samples, random_samples
-from edgec.ir.graph import Graph
-from edgec.passes.layout import stored_perm
+from edgec.plugin import Dataset, Graph, SampleSet, load_samples, random_samples, stored_perm
 
 # Enough for stable ranges on CNNs while keeping an int8 build of a mobile CNN well under 20 s.
 DEFAULT_CALIBRATION_SAMPLES = 32
 
 
 def representative_inputs(
-    graph: Graph, options: Mapping[str, Any], count: int = DEFAULT_CALIBRATION_SAMPLES
+    graph: Graph, sample_data: Path | None, seed: int, count: int = DEFAULT_CALIBRATION_SAMPLES
 ) -> SampleSet:
-    """Logical (input-model layout) feeds for calibration, by input name."""
-    path = options.get("sample_data")
-    if path is not None:
-        loaded = load_samples(Path(path), graph.inputs)
+    """Logical (input-model layout) feeds for calibration, by input name: ``sample_data``'s first
+    ``count``, else ``count`` random inputs drawn with ``seed`` (``--seed``)."""
+    if sample_data is not None:
+        loaded = load_samples(sample_data, graph.inputs)
         return SampleSet(loaded.samples[:count], f"{loaded.source} (first {min(count, len(loaded.samples))})")
-    return random_samples(graph.inputs, count, int(options.get("seed", 0)))
+    return random_samples(graph.inputs, count, seed)
 
 
 def stored_feeds(graph: Graph, samples: SampleSet) -> list[list[np.ndarray]]:

@@ -17,13 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from edgec.backends import Unsupported
 from edgec.backends.tflite.lowering import LOWERING, tf_padding
 from edgec.backends.tflite.lowering_recurrent import fusable
 from edgec.backends.tflite.lowering_sequence import recurrent_check
-from edgec.ir.graph import Graph, Node
-from edgec.ir.ops import Op
-from edgec.passes.layout import stored_shape
+from edgec.plugin import Graph, Node, Op, Unsupported, stored_shape
 
 # -- the lowering --------------------------------------------------------------------------
 

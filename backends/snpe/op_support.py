@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from edgec.backends import Unsupported
-from edgec.ir.graph import Graph, Node
-from edgec.ir.ops import Op
-from edgec.passes.rewrite import produced_by
+from edgec.plugin import Graph, Node, Op, Unsupported, produced_by
 
 Check = Callable[[Node, str], str | None]
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgec.errors import TargetError
+from edgec.plugin import TargetError
 
 ENGINE = "model.engine"
 

@@ -12,10 +12,8 @@ from collections.abc import Callable
 import numpy as np
 from onnx import defs
 
-from edgec.backends import Unsupported
 from edgec.backends.tensorrt.stack import Stack
-from edgec.ir.graph import Graph, Node
-from edgec.ir.ops import Op
+from edgec.plugin import Graph, Node, Op, Unsupported
 
 Check = Callable[[Node, Stack], str | None]
 

@@ -23,9 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgec.errors import ModelError, UsageError
-from edgec.ir.graph import Graph
-from edgec.quantization.collect import activation_values
+from edgec.plugin import Graph, ModelError, UsageError, activation_values
 
 ALGORITHM = "EntropyCalibration2"
 _HEADER = re.compile(r"TRT-(?P<version>\d+)-(?P<algorithm>\w+)")

@@ -29,6 +29,8 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
         0,
         (
             "edgec",
+            "edgec.backend_protocol",
+            "edgec.backend_registry",
             "edgec.errors",
             "edgec.limits",
             "edgec.progress",
@@ -69,6 +71,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
         ),
     ),
     ("cli", 6, ("edgec.cli",)),
+    ("plugin", 6, ("edgec.plugin",)),
 )
 RUNTIME_FREE_RANK = 3  # the passes and everything below them but the runtime group
 RUNTIME_FREE_GROUPS = ("frontend",)

@@ -37,7 +37,7 @@ from edgec.html_report import write_bundle_report
 from edgec.ir.graph import Graph, Value
 from edgec.layer_error import weight_errors
 from edgec.limits import check_sample_count, tensor_bytes
-from edgec.passes import make_spec, run_passes
+from edgec.passes import DumpIR, PassContext, make_spec, run_passes
 from edgec.passes.layout import stored_shape
 from edgec.passes.manager import PassRecord, PassSpec
 from edgec.quantization.build import (
@@ -301,7 +301,15 @@ def _plan(options: BuildOptions, writes: bool = True) -> _Plan:
 
 
 def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
-    """Frontend, target passes, compression, backend passes, support check, quantization."""
+    """Frontend, target passes, compression, backend passes, support check, quantization; every
+    pass through the current pass context, plus --dump-ir's ``DumpIR``."""
+    dump = (DumpIR(options.dump_ir),) if options.dump_ir is not None else ()
+    with PassContext.current().with_instruments(*dump):
+        return _compile_passes(options, plan)
+
+
+def _compile_passes(options: BuildOptions, plan: _Plan) -> _Compiled:
+    """``_compile``'s work, in the pass context it sets up."""
     shapes = options.input_shapes
     if options.backend_options.get("shape_profile"):
         shapes = merged_input_shapes(options.model, options.backend_options["shape_profile"], shapes)
@@ -309,13 +317,13 @@ def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
     _check_sample_memory(options, graph)
     _check_data(options)
     check_threshold_outputs(options.accuracy_thresholds, graph.outputs, options.model)
-    records = run_passes(graph, plan.target_passes, dump_dir=options.dump_ir)
+    records = run_passes(graph, plan.target_passes)
     data = _datasets(options, graph, plan.precision)
     samples = _samples(options, graph, data)
     split = data.split if data is not None else None
     compressed = compress(graph, options, samples, plan.target, plan.precision, split)
     records += compressed.records
-    records += run_passes(graph, plan.backend_passes, dump_dir=options.dump_ir)
+    records += run_passes(graph, plan.backend_passes)
     _check_supported(plan.backend, graph, plan.target, options.model)
     quantized = None
     if plan.precision in QUANTIZED_PRECISIONS:

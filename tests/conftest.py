@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from edgec.passes import manager
+from edgec.passes.instruments import PassContext, VerifyIR
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 
 @pytest.fixture(autouse=True)
-def _verify_after_each_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manager, "VERIFY_AFTER_EACH_PASS", True)
+def _verify_after_each_pass() -> Iterator[None]:
+    with PassContext((VerifyIR(),)):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,16 @@ from edgec.accuracy import (
 )
 from edgec.analysis import node_macs
 from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
-from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
+from edgec.bundle import (
+    MANIFEST,
+    PASS_TIMING,
+    check_output,
+    file_hashes,
+    safe_name,
+    sha256_file,
+    staging,
+    write_json,
+)
 from edgec.compression.options import CompressionRequest
 from edgec.compression.stage import CompressionResult, compress
 from edgec.costmodel import estimate_latency
@@ -37,7 +46,7 @@ from edgec.html_report import write_bundle_report
 from edgec.ir.graph import Graph, Value
 from edgec.layer_error import weight_errors
 from edgec.limits import check_sample_count, tensor_bytes
-from edgec.passes import DumpIR, PassContext, make_spec, run_passes
+from edgec.passes import DumpIR, PassContext, PassTiming, make_spec, run_passes
 from edgec.passes.layout import stored_shape
 from edgec.passes.manager import PassRecord, PassSpec
 from edgec.quantization.build import (
@@ -230,6 +239,8 @@ class _Compiled:
     samples: SampleSet
     reference: backends.Runner
     data: Datasets | None = None
+    # PassTiming's entries: every pass of the build in order (report.json ``pass_timing``).
+    timing: list[dict[str, Any]] = field(default_factory=list)
 
 
 # Build options only some backends honour: option key -> (command-line flag, the backends that take it).
@@ -302,10 +313,13 @@ def _plan(options: BuildOptions, writes: bool = True) -> _Plan:
 
 def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
     """Frontend, target passes, compression, backend passes, support check, quantization; every
-    pass through the current pass context, plus --dump-ir's ``DumpIR``."""
+    pass through the current pass context, plus --dump-ir's ``DumpIR`` and a ``PassTiming``."""
+    timing = PassTiming()
     dump = (DumpIR(options.dump_ir),) if options.dump_ir is not None else ()
-    with PassContext.current().with_instruments(*dump):
-        return _compile_passes(options, plan)
+    with PassContext.current().with_instruments(*dump, timing):
+        compiled = _compile_passes(options, plan)
+    compiled.timing = timing.entries
+    return compiled
 
 
 def _compile_passes(options: BuildOptions, plan: _Plan) -> _Compiled:
@@ -405,6 +419,7 @@ def build(options: BuildOptions) -> BuildResult:
         report = (
             _report(options, target, precision, records, artifact, accuracy, tmp) | compiled.compressed.report
         )
+        report[PASS_TIMING] = compiled.timing
         if quantized is not None:
             report["quantization"] = quantized.report()
             report["weight_quantization"] = weight_errors(compiled.graph, quantized)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from helpers import Builder
-from release_helpers import conv_model
+from release_helpers import bundle_bytes, conv_model
 
 from edgec.cli import main
 from edgec.errors import PassError
@@ -127,3 +128,34 @@ def test_dump_ir_numbers_every_pass_of_the_build_in_order(pruned_int8):
     backend = ["conv1d-to-2d", "unfuse-activation", "layout"]
     assert names == ["cleanup", "prune", *backend, "fit-int8-grid", "calibrate", "bias-correction"]
     assert "Conv" in (pruned_int8 / "ir" / dumps[1]).read_text()
+
+
+def test_report_times_every_pass_in_the_order_of_the_dump(pruned_int8):
+    report = json.loads((pruned_int8 / "b" / "report.json").read_text())
+    timing = report["pass_timing"]
+    assert [f"{i:03d}-{e['name']}.ir" for i, e in enumerate(timing, 1)] == sorted(
+        p.name for p in (pruned_int8 / "ir").iterdir()
+    )
+    assert report["passes"] == [{"name": e["name"], "rewrites": e["rewrites"]} for e in timing[:5]]
+    assert all(isinstance(e["seconds"], float) and e["seconds"] >= 0 for e in timing)
+    manifest = json.loads((pruned_int8 / "b" / "manifest.json").read_text())
+    assert [p["name"] for p in manifest["passes"]] == [e["name"] for e in timing[:5]]
+
+
+def test_two_builds_differ_only_in_the_timing_which_no_hash_covers(tmp_path, capsys):
+    model = conv_model(tmp_path / "m.onnx", 4)
+    argv = ["build", str(model), "-t", "onnxruntime-cpu", "--samples", "2", "--no-cache"]
+    for name in ("one", "two"):
+        assert main([*argv, "-o", str(tmp_path / name)]) == 0
+    one, two = (json.loads((tmp_path / n / "report.json").read_text()) for n in ("one", "two"))
+    assert [e["name"] for e in one["pass_timing"]] == [e["name"] for e in two["pass_timing"]] == ["cleanup"]
+    assert bundle_bytes(tmp_path / "one") == bundle_bytes(tmp_path / "two")
+    report = tmp_path / "one" / "report.json"
+    one["pass_timing"][0]["seconds"] = 1234.5
+    report.write_text(json.dumps(one, indent=2) + "\n")
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "one")]) == 0
+    one["passes"][0]["rewrites"] += 1
+    report.write_text(json.dumps(one, indent=2) + "\n")
+    assert main(["verify", str(tmp_path / "one")]) == 20
+    assert "report.json: sha256 differs" in capsys.readouterr().err

@@ -34,7 +34,8 @@ from edgec.errors import OutputExistsError
 MANIFEST = "manifest.json"
 REPORT = "report.json"
 # report.json's per-pass seconds (edgec.passes.PassTiming): the one thing that differs between two
-# builds of the same inputs, so the hash manifest.json lists for report.json leaves it out.
+# builds of the same inputs. The build writes them into report.json last, after report.html and the
+# README took its size and hash, and the hash manifest.json lists for report.json leaves them out.
 PASS_TIMING = "pass_timing"
 
 

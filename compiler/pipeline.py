@@ -30,6 +30,7 @@ from edgec.backends import Artifact, Backend, BuildRequest, Unsupported
 from edgec.bundle import (
     MANIFEST,
     PASS_TIMING,
+    REPORT,
     check_output,
     file_hashes,
     safe_name,
@@ -419,12 +420,11 @@ def build(options: BuildOptions) -> BuildResult:
         report = (
             _report(options, target, precision, records, artifact, accuracy, tmp) | compiled.compressed.report
         )
-        report[PASS_TIMING] = compiled.timing
         if quantized is not None:
             report["quantization"] = quantized.report()
             report["weight_quantization"] = weight_errors(compiled.graph, quantized)
         report |= _cost_model(compiled.graph, target, precision)
-        write_json(tmp / "report.json", report)
+        write_json(tmp / REPORT, report)
         manifest = _manifest(options, target, precision, compiled.graph, records, artifact, tmp)
         manifest |= compiled.compressed.manifest | manifest_entries(options.quantization, quantized)
         compiled.compressed.write_files(tmp)
@@ -433,6 +433,9 @@ def build(options: BuildOptions) -> BuildResult:
         (tmp / "README.md").write_text(_readme(manifest, target, artifact, accuracy, tmp), encoding="utf-8")
         manifest["files"] = file_hashes(tmp)
         write_json(tmp / MANIFEST, manifest)
+        # The seconds go in last, after every hash and size the bundle lists (bundle.PASS_TIMING).
+        report[PASS_TIMING] = compiled.timing
+        write_json(tmp / REPORT, report)
         if options.sign_key is not None:
             signing.sign(tmp / MANIFEST, options.sign_key)
     return BuildResult(plan.out_dir, manifest, report)

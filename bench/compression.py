@@ -57,7 +57,7 @@ from edgec.compression.huffman import storage_report  # noqa: E402
 from edgec.compression.pass_inputs import run_all  # noqa: E402
 from edgec.frontend import load_model  # noqa: E402
 from edgec.ir import Graph, to_onnx  # noqa: E402
-from edgec.passes import make_spec, run_passes  # noqa: E402
+from edgec.passes import PassContext, VerifyIR, make_spec, run_passes  # noqa: E402
 from edgec.runtime import run, session  # noqa: E402
 
 EFFICIENTNET = ROOT.parent / "shared" / "models" / "efficientnet_lite0.onnx"
@@ -104,7 +104,8 @@ def measure_variants(
     for label, specs in variants:
         graph = copy.deepcopy(base)
         start = time.perf_counter()
-        run_passes(graph, [make_spec(name, opts) for name, opts in specs], verify_each=True)
+        with PassContext.current().with_instruments(VerifyIR()):
+            run_passes(graph, [make_spec(name, opts) for name, opts in specs])
         seconds = time.perf_counter() - start
         model = to_onnx(graph)
         path = work / f"{label.replace(' ', '_').replace('+', 'p').replace('.', '')}.onnx"

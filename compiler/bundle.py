@@ -32,6 +32,11 @@ from typing import Any
 from edgec.errors import OutputExistsError
 
 MANIFEST = "manifest.json"
+REPORT = "report.json"
+# report.json's per-pass seconds (edgec.passes.PassTiming): the one thing that differs between two
+# builds of the same inputs. The build writes them into report.json last, after report.html and the
+# README took its size and hash, and the hash manifest.json lists for report.json leaves them out.
+PASS_TIMING = "pass_timing"
 
 
 def safe_name(text: str, fallback: str = "model") -> str:
@@ -48,8 +53,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(_json_text(data), encoding="utf-8")
+
+
+def content_sha256(bundle: Path, name: str) -> str:
+    """The sha256 manifest.json lists for the bundle file ``name``: of its bytes, except for
+    report.json: of the text ``write_json`` gives for it without ``pass_timing`` (unreadable: its bytes)."""
+    path = bundle / name
+    if name != REPORT:
+        return sha256_file(path)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return sha256_file(path)
+    if not isinstance(report, dict) or PASS_TIMING not in report:
+        return sha256_file(path)
+    del report[PASS_TIMING]
+    return hashlib.sha256(_json_text(report).encode("utf-8")).hexdigest()
 
 
 def is_bundle(path: Path) -> bool:
@@ -269,6 +294,7 @@ def file_hashes(directory: Path) -> dict[str, str]:
     """sha256 of every file below ``directory`` except the manifest, by relative POSIX path."""
     hashes = {}
     for path in sorted(directory.rglob("*")):
-        if path.is_file() and path.relative_to(directory).as_posix() != MANIFEST:
-            hashes[path.relative_to(directory).as_posix()] = sha256_file(path)
+        name = path.relative_to(directory).as_posix()
+        if path.is_file() and name != MANIFEST:
+            hashes[name] = content_sha256(directory, name)
     return hashes

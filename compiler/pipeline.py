@@ -19,7 +19,17 @@ import numpy as np
 from edgec import __version__, backend_registry, runtime, signing
 from edgec.accuracy import Threshold, check_threshold_outputs, compare
 from edgec.backend_protocol import Artifact, Backend, BackendOptions, BuildRequest, Runner, Unsupported
-from edgec.bundle import MANIFEST, check_output, file_hashes, safe_name, sha256_file, staging, write_json
+from edgec.bundle import (
+    MANIFEST,
+    PASS_TIMING,
+    REPORT,
+    check_output,
+    file_hashes,
+    safe_name,
+    sha256_file,
+    staging,
+    write_json,
+)
 from edgec.compression.options import CompressionRequest
 from edgec.compression.stage import CompressionResult, compress
 from edgec.costmodel import estimate_latency
@@ -32,7 +42,7 @@ from edgec.ir.graph import Graph, Value
 from edgec.ir.statistics import node_macs
 from edgec.layer_error import weight_errors
 from edgec.limits import check_sample_count, tensor_bytes
-from edgec.passes import make_spec, run_passes
+from edgec.passes import DumpIR, PassContext, PassTiming, make_spec, run_passes
 from edgec.passes.layout import stored_shape
 from edgec.passes.manager import PassRecord, PassSpec
 from edgec.quantization.build import (
@@ -220,6 +230,8 @@ class _Compiled:
     samples: SampleSet
     reference: Runner
     data: Datasets | None = None
+    # PassTiming's entries: every pass of the build in order (report.json ``pass_timing``).
+    timing: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _backend_options(options: BuildOptions, target: Target, backend: Backend) -> BackendOptions:
@@ -287,19 +299,30 @@ def _plan(options: BuildOptions, writes: bool = True) -> _Plan:
 
 
 def _compile(options: BuildOptions, plan: _Plan) -> _Compiled:
-    """Frontend, target passes, compression, backend passes, support check, quantization."""
+    """Frontend, target passes, compression, backend passes, support check, quantization; every
+    pass through the current pass context, plus --dump-ir's ``DumpIR`` and a ``PassTiming``."""
+    timing = PassTiming()
+    dump = (DumpIR(options.dump_ir),) if options.dump_ir is not None else ()
+    with PassContext.current().with_instruments(*dump, timing):
+        compiled = _compile_passes(options, plan)
+    compiled.timing = timing.entries
+    return compiled
+
+
+def _compile_passes(options: BuildOptions, plan: _Plan) -> _Compiled:
+    """``_compile``'s work, in the pass context it sets up."""
     shapes = plan.backend_options.input_shapes(options.model, options.input_shapes)
     graph = load_model(options.model, shapes, default_batch=plan.target.default_batch)
     _check_sample_memory(options, graph)
     _check_data(options)
     check_threshold_outputs(options.accuracy_thresholds, graph.outputs, options.model)
-    records = run_passes(graph, plan.target_passes, dump_dir=options.dump_ir)
+    records = run_passes(graph, plan.target_passes)
     data = _datasets(options, graph, plan.precision)
     samples = _samples(options, graph, data)
     split = data.split if data is not None else None
     compressed = compress(graph, options, samples, plan.target, plan.precision, split)
     records += compressed.records
-    records += run_passes(graph, plan.backend_passes, dump_dir=options.dump_ir)
+    records += run_passes(graph, plan.backend_passes)
     _check_supported(plan.backend, graph, plan.target, options.model)
     quantized = None
     if plan.precision in QUANTIZED_PRECISIONS:
@@ -390,7 +413,7 @@ def build(options: BuildOptions) -> BuildResult:
             report["quantization"] = quantized.report()
             report["weight_quantization"] = weight_errors(compiled.graph, quantized)
         report |= _cost_model(compiled.graph, target, precision)
-        write_json(tmp / "report.json", report)
+        write_json(tmp / REPORT, report)
         manifest = _manifest(options, target, precision, compiled.graph, records, artifact, tmp)
         manifest |= compiled.compressed.manifest | manifest_entries(options.quantization, quantized)
         compiled.compressed.write_files(tmp)
@@ -399,6 +422,9 @@ def build(options: BuildOptions) -> BuildResult:
         (tmp / "README.md").write_text(_readme(manifest, target, artifact, accuracy, tmp), encoding="utf-8")
         manifest["files"] = file_hashes(tmp)
         write_json(tmp / MANIFEST, manifest)
+        # The seconds go in last, after every hash and size the bundle lists (bundle.PASS_TIMING).
+        report[PASS_TIMING] = compiled.timing
+        write_json(tmp / REPORT, report)
         if options.sign_key is not None:
             signing.sign(tmp / MANIFEST, options.sign_key)
     return BuildResult(plan.out_dir, manifest, report)

@@ -1,6 +1,7 @@
 """``edgec verify BUNDLE``: is this bundle what its manifest says, and does its artifact still agree?
 
-1. Every file's sha256 against manifest.json ``files``; files missing from the
+1. Every file's sha256 against manifest.json ``files`` (report.json's without
+   its per-pass seconds, ``bundle.content_sha256``); files missing from the
    bundle or present but not listed fail too (manifest.json and its signature
    excepted). Exit 20.
 2. With a public key: the Ed25519 signature of manifest.json (signing.check). Exit 21.
@@ -23,7 +24,7 @@ import numpy as np
 from edgec import backend_registry, signing
 from edgec.accuracy import MIN_COSINE
 from edgec.backend_protocol import Runner
-from edgec.bundle import MANIFEST, sha256_file
+from edgec.bundle import MANIFEST, content_sha256
 from edgec.errors import BundleMismatchError, OutputMismatchError
 from edgec.metrics import cosine
 
@@ -60,7 +61,7 @@ def check_files(bundle: Path, listed: Mapping[str, str]) -> int:
     problems += [f"{name}: not listed in {MANIFEST}" for name in sorted(present - set(listed))]
     for name in sorted(set(listed) & present):
         path = bundle / name
-        if path.is_symlink() or sha256_file(path) != listed[name]:
+        if path.is_symlink() or content_sha256(bundle, name) != listed[name]:
             problems.append(f"{name}: sha256 differs from {MANIFEST}")
     if problems:
         raise BundleMismatchError(f"{bundle}: {'; '.join(problems)}")

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from edgec.passes import manager
+from edgec.passes.instruments import PassContext, VerifyIR
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 
+@pytest.fixture
+def edgec_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog for edgec's loggers, which the CLI keeps from propagating to the root logger."""
+    logger = logging.getLogger("edgec")
+    monkeypatch.setattr(logger, "handlers", [caplog.handler])
+    monkeypatch.setattr(logger, "propagate", False)
+    caplog.set_level(logging.DEBUG, logger="edgec")
+    yield caplog
+
+
 @pytest.fixture(autouse=True)
-def _verify_after_each_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manager, "VERIFY_AFTER_EACH_PASS", True)
+def _verify_after_each_pass() -> Iterator[None]:
+    with PassContext((VerifyIR(),)):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -44,3 +44,13 @@ def run_json(argv: list[str], capsys: Any) -> tuple[int, Any]:
     code = main([*argv, "--json"])
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else None
+
+
+def bundle_bytes(bundle: Path) -> dict[str, bytes]:
+    """Every file of ``bundle`` by relative path; report.json without its per-pass seconds
+    (``pass_timing``), as written by ``json.dumps(indent=2)``: what two builds must share."""
+    files = {p.relative_to(bundle).as_posix(): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    report = json.loads(files["report.json"])
+    del report["pass_timing"]
+    files["report.json"] = (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode()
+    return files

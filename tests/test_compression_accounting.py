@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from compression_models import digits_cnn, digits_graph
@@ -22,7 +24,8 @@ def test_each_pass_records_size_macs_and_metric_before_and_after():
     data = Evaluation(
         feeds, reference, digits.y_test[:64], "digits test", calibration, run_all(graph, calibration)
     )
-    records, entries, measured = run_measured(graph, specs, data)
+    records, measured_passes = run_measured(graph, specs, data, (), Path("digits.onnx"))
+    entries, measured = measured_passes.entries, measured_passes.measured
     assert [r.spec.name for r in records] == [e["name"] for e in entries] == ["prune-channels", "cluster"]
     channels, cluster = entries
     assert (

@@ -41,12 +41,15 @@ def test_the_last_share_is_held_out(tmp_path, total, count, calibrating, held):
     assert split.report()["held_out"]["indices"] == {"first": calibrating, "last": calibrating + held - 1}
 
 
-def test_too_few_samples_to_hold_out_calibrate_all_and_validate_on_random_inputs(tmp_path, capsys):
+def test_too_few_samples_to_hold_out_calibrate_all_and_validate_on_random_inputs(tmp_path, edgec_log):
     path = _npz(tmp_path / "c.npz", 15)
     assert split_calibration(path, _graph().inputs, None, None) is None
-    assert "has 15 sample(s): too few to hold out 8" in capsys.readouterr().err
+    (record,) = edgec_log.records
+    assert record.name == "edgec.data.split" and record.levelname == "WARNING"
+    assert "has 15 sample(s): too few to hold out 8 (20 %," in record.getMessage()
+    edgec_log.clear()
     assert split_calibration(_npz(tmp_path / "d.npz", 27), _graph().inputs, None, 20) is None
-    assert "has fewer than --calibration-samples 20 + 8" in capsys.readouterr().err
+    assert "has fewer than --calibration-samples 20 + 8" in edgec_log.text
     data = load_datasets(_graph(), QuantizationOptions(calibration_data=path))
     assert data.split is None and _first_values(data.calibration) == list(range(15))
     assert data.validation is not None and "random" in data.validation.source

@@ -40,3 +40,17 @@ def test_quiet_silences_warnings_and_verbose_adds_info(tmp_path, capsys):
     assert capsys.readouterr().err == ""
     assert main([*argv, "-o", str(tmp_path / "c"), "-v"]) == 0
     assert "edgec: info: cache hit" in capsys.readouterr().err
+
+
+def test_debug_names_each_pass_and_json_stays_alone_on_stdout(tmp_path, capsys):
+    model = conv_model(tmp_path / "m.onnx", 4)
+    argv = ["build", str(model), "-t", "onnxruntime-cpu", "--samples", "2", "--no-cache", "--progress", "off"]
+    assert main([*argv, "-o", str(tmp_path / "a"), "-v"]) == 0
+    assert "edgec: debug:" not in capsys.readouterr().err
+    assert main([*argv, "-o", str(tmp_path / "b"), "-vv", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["target"] == "onnxruntime-cpu"
+    assert "edgec: debug: pass 'cleanup': " in err and "edgec: debug: pass 'fold-constants': " in err
+    assert main([*argv, "-o", str(tmp_path / "c"), "-q", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["target"] == "onnxruntime-cpu" and err == ""

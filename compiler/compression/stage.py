@@ -45,6 +45,7 @@ from edgec.errors import AccuracyError, UsageError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.metrics import Metrics
+from edgec.passes.instruments import PassContext, PassInstrument, PassRun
 from edgec.passes.manager import PassRecord, PassSpec, make_spec, run_passes
 from edgec.runtime import Feeds, reference_session, run, session
 from edgec.targets import Target
@@ -216,18 +217,32 @@ def evaluation(
     )
 
 
-def check_budgets(
-    entries: list[dict[str, Any]], measured: Sequence[Metrics], budgets: Sequence[Budget], model: Path
-) -> None:
-    """Record each pass's budgets in its entry; AccuracyError at the first pass that misses one."""
-    for entry, after in zip(entries, measured, strict=True):
+class MeasuredPasses(PassInstrument):
+    """Measures each compression pass's result against the input model on ``data`` (size, MACs,
+    metrics), records the budgets in its entry and stops the build (AccuracyError) at the first
+    pass after which the model misses one."""
+
+    def __init__(self, graph: Graph, data: Evaluation, budgets: Sequence[Budget], model: Path) -> None:
+        self.data, self.budgets, self.model = data, budgets, model
+        self.before, _ = data.measure(graph)
+        self.entries: list[dict[str, Any]] = []
+        self.measured: list[Metrics] = []
+
+    def after_pass(self, graph: Graph, run: PassRun, rewrites: int, seconds: float) -> None:
+        if run.depth:
+            return
+        after, measured = self.data.measure(graph)
+        entry = {"name": run.name, "before": self.before, "after": after}
         entry["budgets"] = [
-            {"budget": b.text(), "result": b.describe(after), "met": b.met(after)} for b in budgets
+            {"budget": b.text(), "result": b.describe(measured), "met": b.met(measured)} for b in self.budgets
         ]
-        missed = "; ".join(b.describe(after) for b in unmet(budgets, after))
+        self.entries.append(entry)
+        self.measured.append(measured)
+        self.before = after
+        missed = "; ".join(b.describe(measured) for b in unmet(self.budgets, measured))
         if missed:
             raise AccuracyError(
-                f"{model.name}: after compression pass '{entry['name']}' the model misses "
+                f"{self.model.name}: after compression pass '{run.name}' the model misses "
                 f"--max-accuracy-drop against the input model: {missed}; "
                 f"no bundle was written. Compress less (a smaller --prune/--prune-channels/--low-rank, "
                 f"--prune S:sensitivity, more --cluster centroids), give representative --sample-data, "
@@ -236,20 +251,13 @@ def check_budgets(
 
 
 def run_measured(
-    graph: Graph, pipeline: Sequence[PassSpec], data: Evaluation
-) -> tuple[list[PassRecord], list[dict[str, Any]], list[Metrics]]:
-    """Run ``pipeline`` pass by pass, measuring size, MACs and metrics before and after each."""
-    records: list[PassRecord] = []
-    entries: list[dict[str, Any]] = []
-    measured: list[Metrics] = []
-    before, _ = data.measure(graph)
-    for spec in pipeline:
-        records += run_passes(graph, [spec])
-        after, after_metrics = data.measure(graph)
-        entries.append({"name": spec.name, "before": before, "after": after})
-        measured.append(after_metrics)
-        before = after
-    return records, entries, measured
+    graph: Graph, pipeline: Sequence[PassSpec], data: Evaluation, budgets: Sequence[Budget], model: Path
+) -> tuple[list[PassRecord], MeasuredPasses]:
+    """Run ``pipeline`` through the manager, each pass measured and held to ``budgets``."""
+    measured = MeasuredPasses(graph, data, budgets, model)
+    with PassContext.current().with_instruments(measured):
+        records = run_passes(graph, pipeline)
+    return records, measured
 
 
 def compress(
@@ -270,8 +278,7 @@ def compress(
     evaluation_data = evaluation(graph, options, samples, split)
     if budgets:
         check_measurable(budgets, evaluation_data.measure(graph)[1], evaluation_data.source)
-    records, entries, measured = run_measured(graph, specs, evaluation_data)
-    check_budgets(entries, measured, budgets, options.model)
+    records, measured = run_measured(graph, specs, evaluation_data, budgets, options.model)
     result = CompressionResult(records, session=session(to_onnx(graph), threads=1))
     result.report["compression"] = {
         "metric": "top-1 agreement with the input model (cosine for non-classifier outputs); "
@@ -281,7 +288,7 @@ def compress(
         "calibration_samples": len(evaluation_data.calibration_feeds),
         "validation_samples": len(evaluation_data.feeds),
         "budgets": [b.text() for b in budgets],
-        "passes": entries,
+        "passes": measured.entries,
         "accuracy_check_reference": "the compressed graph under ONNX Runtime",
         "storage": storage_report(graph),
         "sparsity": sparsity_gain(graph, target, request.huffman),

@@ -16,8 +16,8 @@ random inputs (never on the samples that calibrated).
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +27,8 @@ from edgec.data.datasets import Dataset, load_dataset
 from edgec.data.preprocess import Preprocess
 from edgec.errors import UsageError
 from edgec.ir.graph import Value
+
+log = logging.getLogger(__name__)
 
 HELD_OUT_SHARE = 0.2
 MIN_HELD_OUT = 8
@@ -95,11 +97,15 @@ def split_calibration(
 
 
 def _warn(path: Path, has: str, held: int) -> None:
-    print(
-        f"edgec: warning: calibration data '{path}' {has}: too few to hold out {held} (20 %, at least "
-        f"{MIN_HELD_OUT}) for the accuracy check and calibrate on the rest (at least {MIN_CALIBRATION}); "
-        f"all of it calibrates, the check judges --sample-data or random inputs and the int8 simulation "
-        f"is measured on random inputs. Give at least {MIN_HELD_OUT + MIN_CALIBRATION} samples, or "
-        f"held-out inputs from another source with --validation-data",
-        file=sys.stderr,
+    log.warning(
+        "calibration data '%s' %s: too few to hold out %d (20 %%, at least %d) for the accuracy check and "
+        "calibrate on the rest (at least %d); all of it calibrates, the check judges --sample-data or "
+        "random inputs and the int8 simulation is measured on random inputs. Give at least %d samples, "
+        "or held-out inputs from another source with --validation-data",
+        path,
+        has,
+        held,
+        MIN_HELD_OUT,
+        MIN_CALIBRATION,
+        MIN_HELD_OUT + MIN_CALIBRATION,
     )

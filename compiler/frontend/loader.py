@@ -35,7 +35,7 @@ from edgec.frontend.shapes import (
 from edgec.ir.graph import Graph, Layout
 from edgec.ir.verify import verify
 from edgec.limits import element_count, tensor_budget, too_big
-from edgec.passes import manager
+from edgec.passes.instruments import verifying
 
 MIN_OPSET, MAX_OPSET = 7, 21
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -361,5 +361,5 @@ def load_model(
     settle_shapes(graph, file)
     _assign_layouts(graph)
     graph.prune_unused_constants()
-    verify(graph, shapes=manager.VERIFY_AFTER_EACH_PASS)
+    verify(graph, shapes=verifying())
     return graph

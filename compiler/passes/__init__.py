@@ -11,6 +11,29 @@ from edgec.passes import (  # noqa: F401  (importing a pass module registers its
     layout,
     unfuse_activation,
 )
-from edgec.passes.manager import REGISTRY, PassSpec, make_spec, register, run_passes, run_to_fixpoint
+from edgec.passes.instruments import DumpIR, PassContext, PassInstrument, PassRun, PassTiming, VerifyIR
+from edgec.passes.manager import (
+    REGISTRY,
+    PassSpec,
+    make_spec,
+    register,
+    run_passes,
+    run_step,
+    run_to_fixpoint,
+)
 
-__all__ = ["REGISTRY", "PassSpec", "make_spec", "register", "run_passes", "run_to_fixpoint"]
+__all__ = [
+    "REGISTRY",
+    "DumpIR",
+    "PassContext",
+    "PassInstrument",
+    "PassRun",
+    "PassSpec",
+    "PassTiming",
+    "VerifyIR",
+    "make_spec",
+    "register",
+    "run_passes",
+    "run_step",
+    "run_to_fixpoint",
+]

@@ -1,4 +1,4 @@
-"""The pass registry and the pass manager.
+"""The pass registry, the pass manager and its instruments.
 
 A pass is a plain function ``(graph, options) -> int`` that rewrites the
 graph in place and returns how many rewrites it made (0: nothing changed).
@@ -7,26 +7,37 @@ have defaults and descriptions (``field(metadata={"help": ...})``). A
 pipeline is a list of ``PassSpec`` (name and options), assembled from the
 target entry and the command line and validated before any pass runs.
 
-The manager runs a pipeline, repeats fixpoint groups until nothing changes,
-and, when verification is on (the test suite turns it on for every test),
-runs ``verify()`` after each pass and names the failing pass and the ones
-before it.
+The manager runs a pipeline (``run_passes``), repeats fixpoint groups until
+nothing changes (``run_to_fixpoint``), and runs a stage's own step that is
+not a registered pass, such as a data-aware rewrite of the quantization
+engine, as a pass too (``run_step``). Every pass it runs goes through the
+instruments of the current ``PassContext`` (after TVM's ``PassInstrument``
+and ``PassContext``, edgec.passes.instruments): their ``before_pass`` hooks,
+the pass (timed), then their ``after_pass`` hooks. ``VerifyIR`` runs ``verify()`` after
+each pass (the test suite turns it on for every test) and the manager names
+the failing pass and the ones before it; ``DumpIR`` writes the IR after each
+pass, numbered across the whole build; ``PassTiming`` records each pass's
+seconds and rewrites. Passes a pass runs itself (cleanup's) have depth 1:
+they are verified, but neither dumped nor timed apart from their parent.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from edgec import progress
-from edgec.errors import EdgecError, PassError, UsageError, VerificationError
+from edgec.errors import PassError, UsageError, VerificationError
 from edgec.ir.graph import Graph
-from edgec.ir.printer import format_graph
-from edgec.ir.verify import verify
+from edgec.passes.instruments import PassContext, PassRun
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class NoOptions:
 
 
 OptionsT = TypeVar("OptionsT")
+T = TypeVar("T")
 PassFn = Callable[[Graph, Any], int]
 
 
@@ -48,8 +60,8 @@ class PassInfo(Generic[OptionsT]):
 
 REGISTRY: dict[str, PassInfo[Any]] = {}
 
-# Tests switch this on (tests/conftest.py) so that verify() runs after every pass.
-VERIFY_AFTER_EACH_PASS = False
+# How deep in passes the running code is: 0 outside any pass, 1 inside one (cleanup's own passes).
+_DEPTH: ContextVar[int] = ContextVar("edgec_pass_depth", default=0)
 
 
 def register(name: str, options: type = NoOptions) -> Callable[[PassFn], PassFn]:
@@ -119,48 +131,64 @@ class PassRecord:
     rewrites: int
 
 
-def run_passes(
-    graph: Graph,
-    pipeline: Sequence[PassSpec],
-    verify_each: bool | None = None,
-    dump_dir: Path | None = None,
-) -> list[PassRecord]:
-    """Run ``pipeline`` in order. With ``dump_dir`` the graph is printed after each pass."""
-    check = VERIFY_AFTER_EACH_PASS if verify_each is None else verify_each
+def _instrumented(graph: Graph, name: str, options: Any, body: Callable[[Graph], int], done: str) -> int:
+    """Run ``body`` as the pass ``name`` through the current context's instruments; ``done``
+    names the passes before it, for the error when it leaves an invalid graph."""
+    progress.emit("pass", name=name)
+    run = PassRun(name, options, _DEPTH.get())
+    instruments = PassContext.current().instruments
+    try:
+        for instrument in instruments:
+            instrument.before_pass(graph, run)
+        token, start = _DEPTH.set(run.depth + 1), time.perf_counter()
+        try:
+            count = body(graph)
+        finally:
+            _DEPTH.reset(token)
+        seconds = time.perf_counter() - start
+        for instrument in instruments:
+            instrument.after_pass(graph, run, count, seconds)
+    except VerificationError as exc:
+        raise PassError(
+            f"pass '{name}' left an invalid graph (passes before it: {done or 'none'}): {exc}"
+        ) from exc
+    log.debug("pass '%s': %d rewrite(s) in %.3f s", name, count, seconds)
+    return count
+
+
+def _bound(info: PassInfo[Any], options: Any) -> Callable[[Graph], int]:
+    return lambda graph: info.run(graph, options)
+
+
+def run_passes(graph: Graph, pipeline: Sequence[PassSpec]) -> list[PassRecord]:
+    """Run ``pipeline`` in order, each pass through the current context's instruments."""
     records: list[PassRecord] = []
     for spec in pipeline:
         info = REGISTRY[spec.name]
-        progress.emit("pass", name=spec.name)
-        try:
-            count = info.run(graph, spec.options)
-            if check:
-                verify(graph)
-        except VerificationError as exc:
-            before = ", ".join(r.spec.name for r in records) or "none"
-            raise PassError(
-                f"pass '{spec.name}' left an invalid graph (passes before it: {before}): {exc}"
-            ) from exc
-        except EdgecError:
-            raise
+        done = ", ".join(r.spec.name for r in records)
+        count = _instrumented(graph, spec.name, spec.options, _bound(info, spec.options), done)
         records.append(PassRecord(spec, count))
-        if dump_dir is not None:
-            dump_dir.mkdir(parents=True, exist_ok=True)
-            (dump_dir / f"{len(records):03d}-{spec.name}.ir").write_text(
-                format_graph(graph, with_constants=False)
-            )
     return records
 
 
-def run_to_fixpoint(
-    graph: Graph,
-    pipeline: Sequence[PassSpec],
-    max_rounds: int = 20,
-    verify_each: bool | None = None,
-) -> list[PassRecord]:
+def run_step(graph: Graph, name: str, body: Callable[[Graph], T], rewrites: Callable[[T], int]) -> T:
+    """Run a stage's own rewrite ``body`` (not a registered pass) as the pass ``name``; its result's
+    ``rewrites`` is the count the instruments see."""
+    results: list[T] = []
+
+    def counted(graph: Graph) -> int:
+        results.append(body(graph))
+        return rewrites(results[0])
+
+    _instrumented(graph, name, None, counted, "")
+    return results[0]
+
+
+def run_to_fixpoint(graph: Graph, pipeline: Sequence[PassSpec], max_rounds: int = 20) -> list[PassRecord]:
     """Repeat ``pipeline`` until a whole round makes no rewrite; totals per pass."""
     totals = {spec.name: PassRecord(spec, 0) for spec in pipeline}
     for _ in range(max_rounds):
-        round_records = run_passes(graph, pipeline, verify_each)
+        round_records = run_passes(graph, pipeline)
         for record in round_records:
             totals[record.spec.name].rewrites += record.rewrites
         if not any(r.rewrites for r in round_records):

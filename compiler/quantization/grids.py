@@ -42,6 +42,9 @@ class GridFit:
         for name, params in self.fixed.items():
             graph.values[name].quant = params
 
+    def rewrites(self) -> int:
+        return len(self.centred) + len(self.fixed)
+
     def report(self) -> dict[str, Any]:
         return {"centred_activations": len(self.centred), "pixel_input": next(iter(self.fixed), None)}
 

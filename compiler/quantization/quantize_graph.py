@@ -15,6 +15,11 @@ One call does what a quantized build needs before a backend emits:
    budget is met (at most ``max_float_layers``, default half the layers);
 5. give the quantized layers of ``graph`` their corrected biases.
 
+The steps that change ``graph`` (``equalize``, ``fit-int8-grid``,
+``calibrate``, ``bias-correction``) run through the pass manager
+(``run_step``), so the build's instruments (verification, ``--dump-ir``,
+timing) see them as passes.
+
 The result says whether the budgets were met; ``edgec build`` turns a miss
 into ``AccuracyError`` (exit code 7, see ``build.quantize_for_build``).
 """
@@ -32,6 +37,7 @@ from edgec.budget import Budget, check_measurable, unmet
 from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph
 from edgec.metrics import Metrics
+from edgec.passes.manager import run_step
 from edgec.quantization.bias import apply_bias_corrections, bias_corrections
 from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.grids import GridFit, fit_grids
@@ -119,10 +125,14 @@ def quantize(
     scheme = scheme or QuantScheme()
     validation = validation_data if validation_data is not None else calibration_data
     if config.equalize:
-        equalize_for_calibration(graph, calibration_data)
-    grids = fit_grids(graph, scheme, calibration_data.preprocess, config.bias_correction)
-    calibration = calibrate(graph, calibration_data, config, scheme)
-    grids.fix(graph)
+        run_step(graph, "equalize", lambda g: equalize_for_calibration(g, calibration_data), int)
+    preprocess, bias = calibration_data.preprocess, config.bias_correction
+    grids = run_step(
+        graph, "fit-int8-grid", lambda g: fit_grids(g, scheme, preprocess, bias), GridFit.rewrites
+    )
+    calibration = run_step(
+        graph, "calibrate", lambda g: _calibrate(g, calibration_data, config, scheme, grids), _ranges
+    )
     rounded = gptq_rounding(graph, calibration_data) if config.reconstruct else {}
     corrections = bias_corrections(graph, calibration, rounded) if config.bias_correction else {}
     reference = run_dataset(graph, validation, "float reference")
@@ -149,8 +159,22 @@ def quantize(
         _mixed_precision(graph, result, reference, corrections, max_float_layers, sensitivity_samples)
     result.bias_corrected = [name for name in corrections if name not in result.float_layers]
     result.float_graph = clone_graph(graph)
-    apply_bias_corrections(graph, corrections, skip=result.float_layers)
+    skip = result.float_layers
+    run_step(graph, "bias-correction", lambda g: apply_bias_corrections(g, corrections, skip), int)
     return result
+
+
+def _calibrate(
+    graph: Graph, data: Dataset, config: CalibrationConfig, scheme: QuantScheme, grids: GridFit
+) -> Calibration:
+    """Every activation's parameters from ``data``, then those ``grids`` fixed."""
+    calibration = calibrate(graph, data, config, scheme)
+    grids.fix(graph)
+    return calibration
+
+
+def _ranges(calibration: Calibration) -> int:
+    return len(calibration.ranges)
 
 
 def _mixed_precision(

@@ -18,14 +18,13 @@ import numpy as np
 import onnx
 
 from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
-from edgec.backends.tensorrt import dla, engine, fp16, int8, profile
+from edgec.backends.tensorrt import dla, engine, fp16, int8, profile, recurrent
 from edgec.backends.tensorrt.scripts import (
     CACHE,
     FLOAT_MODEL,
     MODEL,
     DlaChoice,
     Setting,
-    gpu_setting,
     write_scripts,
 )
 from edgec.backends.tensorrt.stack import Stack
@@ -119,6 +118,8 @@ class TensorRTBackend:
         if precision == "int8":
             quantized = int8.require_result(request.options.get("quantization"), request.target.name)
             qdq = self._dynamic(int8.qdq_model(quantized, stack), options, "the int8 Q/DQ model")
+            if stack.strongly_typed:
+                qdq = recurrent.half_recurrent(qdq)
             runner, report["int8"] = int8.emit(quantized, qdq, model, stack, out_dir)
             report["int8"] |= _float_recurrent(graph, stack)
         elif precision == "fp16":
@@ -171,13 +172,13 @@ def _ort_runner(model: onnx.ModelProto) -> Runner:
 
 
 def _float_recurrent(graph: Graph, stack: Stack) -> dict[str, Any]:
-    """The recurrent layers an int8 build leaves in float (they get no Q/DQ), and in which float."""
+    """The recurrent layers an int8 build leaves in float (they get no Q/DQ), and in which float: fp16
+    through ``--fp16``, or on strongly typed stacks through the fp16 types ``half_recurrent`` gives them."""
     layers = [n.name for n in graph.nodes if n.op in RECURRENT]
     if not layers:
         return {}
-    flags = gpu_setting(stack, "int8").builder_flags
-    precision = "fp16" if "FP16" in flags else "fp32 (strongly typed: the ONNX's float32 decides)"
-    return {"float_recurrent_layers": {"layers": layers, "precision": precision}}
+    how = "fp16 operands in the Q/DQ ONNX (strongly typed)" if stack.strongly_typed else "--fp16"
+    return {"float_recurrent_layers": {"layers": layers, "precision": "fp16", "how": how}}
 
 
 def _dla_report(graph: Graph, options: Options) -> dict[str, Any]:

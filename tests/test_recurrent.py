@@ -17,7 +17,7 @@ from recurrent_models import keyword_model, recurrent_model
 
 from edgec.backends.tflite.flatbuffer import read_model
 from edgec.backends.tflite.runner import LiteRTRunner
-from edgec.errors import UnsupportedOpError
+from edgec.errors import ShapeError, UnsupportedOpError
 from edgec.frontend import load_model
 from edgec.pipeline import BuildOptions, build
 from edgec.quantization.build import QuantizationOptions, random_dataset
@@ -148,6 +148,19 @@ def test_snpe_builds_lstm_and_names_the_runtime_table_for_gru(tmp_path):
                 model=gru, target="snapdragon-8gen2", precision="fp32", output=tmp_path / "g", runtime="cpu"
             )
         )
+
+
+@pytest.mark.parametrize(("runtime", "precision"), [("cpu", "fp32"), ("gpu", "fp16"), ("htp", "fp16")])
+def test_snpe_takes_a_bidirectional_state_of_dim_0_two_in_float(tmp_path, runtime, precision):
+    """h0 [2, 1, 8] (directions first, as the Silero VAD's state): float DLCs take it, checked over
+    an 8-chunk stream; quantized ones are refused before calibration (snpe-dlc-quantize wants dim 0 = 1)."""
+    path = _save(recurrent_model("LSTM", "bidirectional", states=True, batch_first_input=True), tmp_path)
+    options = {"model": path, "target": "snapdragon-8gen2", "runtime": runtime}
+    result = build(BuildOptions(**options, precision=precision, output=tmp_path / "out"))
+    assert result.report["accuracy"]["passed"] and result.report["accuracy"]["stream"]["chunks"] == 8
+    if runtime == "htp":
+        with pytest.raises(ShapeError, match=r"input 'h0' has shape \[2, 1, 8\].*snpe-dlc-quantize"):
+            build(BuildOptions(**options, precision="int8", output=tmp_path / "int8"))
 
 
 def test_state_pairs_follow_names_shapes_and_dtypes(tmp_path):

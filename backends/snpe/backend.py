@@ -29,10 +29,10 @@ import onnx
 from edgec.accuracy import SampleSet, compare
 from edgec.backends import Artifact, BuildRequest, Runner, Unsupported
 from edgec.backends.snpe import calibration, encodings, simulate, support
-from edgec.backends.snpe.passes import PASS_NAME
+from edgec.backends.snpe.passes import BATCH_PASS, PASS_NAME
 from edgec.backends.snpe.runtimes import BITWIDTHS, QUANTIZED, Runtime, runtime_of
 from edgec.bundle import write_json
-from edgec.errors import ModelError, ShapeError
+from edgec.errors import ModelError
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import OPSET, to_onnx
 from edgec.passes import make_spec
@@ -74,14 +74,8 @@ class SnpeBackend:
     name = "snpe"
 
     def check(self, graph: Graph, target: Target) -> list[Unsupported]:
-        """Nodes the target's runtime cannot run; ShapeError/ModelError for inputs SNPE cannot take."""
-        for value in graph.inputs:
-            if not value.shape or value.shape[0] != 1:
-                raise ShapeError(
-                    f"input '{value.name}' has shape {list(value.shape or ())}; SNPE needs batch 1 "
-                    f"(snpe-dlc-quantize requires it) for target '{target.name}'. "
-                    f"Give --input-shape with a leading 1."
-                )
+        """Nodes the target's runtime cannot run; ModelError for input names SNPE cannot take (dim 0
+        of a quantized build's inputs: the ``snpe-batch-one`` pass)."""
         problem = calibration.list_name_problem(graph.inputs)
         if problem is not None:
             raise ModelError(f"target '{target.name}': {problem}. Rename the input in the model.")
@@ -92,8 +86,11 @@ class SnpeBackend:
         return SNPE_SCHEME
 
     def passes(self, target: Target, precision: str) -> list[PassSpec]:
-        runtime_of(target, precision)  # refuses a precision the runtime cannot run, before any work
-        return [make_spec(PASS_NAME)]
+        runtime = runtime_of(target, precision)  # refuses a precision the runtime cannot run, before any work
+        ready = make_spec(PASS_NAME)
+        if precision not in QUANTIZED:
+            return [ready]
+        return [make_spec(BATCH_PASS, {"runtime": runtime.label, "precision": precision}), ready]
 
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         target, precision = request.target, request.precision

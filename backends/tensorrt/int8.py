@@ -79,7 +79,7 @@ def emit(
         "qdq_model": MODEL if stack.explicit_int8 else None,
         "float_model": FLOAT_MODEL if stack.explicit_int8 else MODEL,
         "quantize_nodes": pairs,
-        "quantized_layers": len(result.layers) - len(result.float_layers),
+        "quantized_layers": len(set(result.layers) - set(result.float_layers)),
         "float_layers": list(result.float_layers),
         "cache": {
             "file": CACHE,

@@ -55,7 +55,7 @@ class QuantScheme:
     )
     float_islands: bool = field(
         default=False,
-        metadata={"help": "normalizations' Pow/Sqrt/Div stay in float (edgec.quantization.islands)"},
+        metadata={"help": "normalizations' and spectra's nodes stay in float (edgec.quantization.islands)"},
     )
 
     def __post_init__(self) -> None:
@@ -79,8 +79,9 @@ class QuantScheme:
         }
 
 
-# TensorRT explicit quantization: symmetric, per-channel weights, Q/DQ per A3; float layers in fp16.
-TENSORRT_SCHEME = QuantScheme(float_fallback="fp16")
+# TensorRT explicit quantization: symmetric, per-channel weights, Q/DQ per A3; float layers in fp16;
+# written-out normalizations and spectra in float.
+TENSORRT_SCHEME = QuantScheme(float_fallback="fp16", float_islands=True)
 # TFLite full-integer: asymmetric int8 activations, per-channel int8 weights, every tensor (C1);
 # LOGISTIC, SOFTMAX and TANH outputs on the grids TFLite's integer kernels fix; written-out
 # normalizations in float where the target runs float. GPTQ integers reach the converter as

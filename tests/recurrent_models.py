@@ -87,3 +87,37 @@ def keyword_model(
     )
     onnx.checker.check_model(model)
     return model
+
+
+def gru_head_model() -> onnx.ModelProto:
+    """A stateful GRU (h0 -> hn) whose per-step outputs [steps, 1, hidden] go through Relu into
+    MatMul + Add (a 3-D MatMul input, which ONNX Runtime fuses into Gemm between Reshapes), the
+    head of the akiki VAD."""
+    rng = np.random.default_rng(3)
+    inits = [
+        _tensor(rng, "W", 1, 3 * HIDDEN, WIDTH),
+        _tensor(rng, "R", 1, 3 * HIDDEN, HIDDEN),
+        _tensor(rng, "B", 1, 6 * HIDDEN),
+        _tensor(rng, "head", HIDDEN, 1),
+        _tensor(rng, "bias", 1),
+        numpy_helper.from_array(np.array([1], np.int64), "axis"),
+    ]
+    nodes = [
+        helper.make_node("GRU", ["x", "W", "R", "B", "", "h0"], ["y", "hn"], hidden_size=HIDDEN),
+        helper.make_node("Squeeze", ["y", "axis"], ["steps"]),
+        helper.make_node("Relu", ["steps"], ["act"]),
+        helper.make_node("MatMul", ["act", "head"], ["logit"]),
+        helper.make_node("Add", ["bias", "logit"], ["score"]),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [STEPS, BATCH, WIDTH]),
+        helper.make_tensor_value_info("h0", onnx.TensorProto.FLOAT, [1, BATCH, HIDDEN]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("score", onnx.TensorProto.FLOAT, [STEPS, BATCH, 1]),
+        helper.make_tensor_value_info("hn", onnx.TensorProto.FLOAT, [1, BATCH, HIDDEN]),
+    ]
+    graph = helper.make_graph(nodes, "gru_head", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    onnx.checker.check_model(model)
+    return model

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from recurrent_models import keyword_model, recurrent_model
+from recurrent_models import gru_head_model, keyword_model, recurrent_model
 
 from edgec.backends.tflite.flatbuffer import read_model
 from edgec.backends.tflite.runner import LiteRTRunner
 from edgec.data.samples import random_dataset
-from edgec.errors import UnsupportedOpError
+from edgec.errors import ShapeError, UnsupportedOpError
 from edgec.frontend import load_model
 from edgec.pipeline import BuildOptions, build
 from edgec.quantization.build import QuantizationOptions
@@ -151,6 +151,19 @@ def test_snpe_builds_lstm_and_names_the_runtime_table_for_gru(tmp_path):
         )
 
 
+@pytest.mark.parametrize(("runtime", "precision"), [("cpu", "fp32"), ("gpu", "fp16"), ("htp", "fp16")])
+def test_snpe_takes_a_bidirectional_state_of_dim_0_two_in_float(tmp_path, runtime, precision):
+    """h0 [2, 1, 8] (directions first, as the Silero VAD's state): float DLCs take it, checked over
+    an 8-chunk stream; quantized ones are refused before calibration (snpe-dlc-quantize wants dim 0 = 1)."""
+    path = _save(recurrent_model("LSTM", "bidirectional", states=True, batch_first_input=True), tmp_path)
+    options = {"model": path, "target": "snapdragon-8gen2", "runtime": runtime}
+    result = build(BuildOptions(**options, precision=precision, output=tmp_path / "out"))
+    assert result.report["accuracy"]["passed"] and result.report["accuracy"]["stream"]["chunks"] == 8
+    if runtime == "htp":
+        with pytest.raises(ShapeError, match=r"input 'h0' has shape \[2, 1, 8\].*snpe-dlc-quantize"):
+            build(BuildOptions(**options, precision="int8", output=tmp_path / "int8"))
+
+
 def test_state_pairs_follow_names_shapes_and_dtypes(tmp_path):
     model = recurrent_model("LSTM", "forward", states=True)
     graph = load_model(_save(model, tmp_path))
@@ -195,6 +208,25 @@ def test_keyword_lstm_runs_fully_integer_with_a_16_bit_cell_state(tmp_path, targ
         assert "AddUnidirectionalSequenceLSTM" in (tmp_path / "out" / "op_resolver.h").read_text()
 
 
+def test_a_bidirectional_lstm_at_int8_keeps_each_direction_at_its_own_scale(tmp_path):
+    """Two fused integer LSTMs stacked: each output is requantized before PACK (it was 0.917-0.948),
+    judged on inputs calibration never saw."""
+    path = _save(recurrent_model("LSTM", "bidirectional", cell_output=False), tmp_path)
+    result = build(
+        BuildOptions(
+            model=path,
+            target="rpi4",
+            precision="int8",
+            output=tmp_path / "out",
+            sample_data=_npz(tmp_path / "check.npz", 2, 8, (5, 1, 6)),
+            quantization=QuantizationOptions(calibration_data=_npz(tmp_path / "cal.npz", 1, 32, (5, 1, 6))),
+        )
+    )
+    assert min(o["cosine"] for o in result.report["accuracy"]["outputs"].values()) >= 0.99
+    ops = read_model((tmp_path / "out" / "model.tflite").read_bytes()).op_names()
+    assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 2
+
+
 def test_a_stateful_lstm_at_int8_is_refused_naming_why(tmp_path):
     path = _save(recurrent_model("LSTM", "forward", states=True), tmp_path)
     with pytest.raises(UnsupportedOpError, match=r"LSTM node .*final cell state is an output.*fp32"):
@@ -210,6 +242,17 @@ def test_int8_builds_keep_recurrent_layers_in_float_and_say_so(tmp_path, target)
     found = backend.get("float_recurrent_layers") or backend["int8"]["float_recurrent_layers"]
     assert found["layers"] == ["y"] and found["precision"].startswith("fp")
     assert result.report["accuracy"]["passed"]
+
+
+def test_onnxruntime_int8_loads_a_qdq_matmul_on_per_step_outputs(tmp_path):
+    """A 3-D MatMul input after the GRU (the akiki VAD's head): ONNX Runtime's MatMulAddFusion broke
+    its own session on the opset-21 Q/DQ model; the int8 model is written at opset 20."""
+    path = _save(gru_head_model(), tmp_path)
+    result = build(
+        BuildOptions(model=path, target="onnxruntime-cpu", precision="int8", output=tmp_path / "out")
+    )
+    assert result.report["accuracy"]["passed"] and result.report["accuracy"]["stream"]["chunks"] == 8
+    assert onnx.load(tmp_path / "out" / "model.onnx").opset_import[0].version == 20
 
 
 def test_calibration_of_a_stateful_model_carries_the_state(tmp_path):

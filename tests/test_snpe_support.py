@@ -12,6 +12,7 @@ from edgec.backends.snpe.op_support import SUPPORT, unsupported
 from edgec.backends.snpe.runtimes import RUNTIMES
 from edgec.errors import ShapeError, TargetError, UnsupportedOpError
 from edgec.ir import Op
+from edgec.passes import run_passes
 from edgec.pipeline import BuildOptions, build
 from edgec.targets import load_catalogue
 from tests.helpers import Builder
@@ -75,11 +76,15 @@ def test_standalone_erf_is_refused_everywhere():
         assert "GELU" in unsupported(graph, runtime)[0].reason
 
 
-def test_batch_other_than_one_is_refused():
+def test_dim_0_other_than_one_is_refused_only_where_the_quantizer_runs():
     b = Builder()
     graph = b.output(b.node(Op.RELU, [b.input("x", (2, 4))]))
-    with pytest.raises(ShapeError, match="batch 1"):
-        BACKEND.check(graph, load_catalogue()["snapdragon-8gen2-cpu"])
+    catalogue = load_catalogue()
+    assert BACKEND.check(graph, catalogue["snapdragon-8gen2-cpu"]) == []
+    for target, precision in (("snapdragon-8gen2-cpu", "fp32"), ("snapdragon-8gen2-htp", "fp16")):
+        run_passes(graph, BACKEND.passes(catalogue[target], precision))
+    with pytest.raises(ShapeError, match=r"HTP runtime .* at int8 .*snpe-dlc-quantize requires dim 0"):
+        run_passes(graph, BACKEND.passes(catalogue["snapdragon-8gen2-htp"], "int8"))
 
 
 def _layernorm_onnx(path):

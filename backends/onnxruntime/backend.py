@@ -1,4 +1,5 @@
-"""Writes the target-ready IR as ONNX (opset 21), which ONNX Runtime runs as is."""
+"""Writes the target-ready IR as ONNX (opset 21; an int8 Q/DQ model at opset 20), which ONNX Runtime
+runs as is."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ from edgec.plugin import (
 )
 
 MODEL_FILE = "model.onnx"
+# ONNX Runtime 1.32's MatMulAddFusion on a Q/DQ model at opset 21 whose MatMul input is 3-D reshapes it
+# through a new QuantizeLinear that fails the session's own type inference ("output_dtype INT8 does not
+# match y_zero_point type UINT8"; the message of microsoft/onnxruntime#25526, about opset 21's
+# output_dtype). Opset 20's QuantizeLinear has no output_dtype, and int8 Q/DQ needs nothing newer.
+QDQ_OPSET = 20
 
 
 class OnnxRuntimeBackend(Backend):
@@ -44,7 +50,8 @@ class OnnxRuntimeBackend(Backend):
         # int8: the quantization engine's Q/DQ model, which ONNX Runtime runs with its int8 kernels.
         quantization = request.quantization
         model_format = "onnx, int8 QuantizeLinear/DequantizeLinear" if quantization is not None else "onnx"
-        onnx.save_model(to_onnx(quantization.qdq if quantization is not None else graph), model_path)
+        opset = OPSET if quantization is None else QDQ_OPSET
+        onnx.save_model(to_onnx(graph if quantization is None else quantization.qdq, opset=opset), model_path)
         script = render(
             "onnxruntime/run.py.j2",
             model_file=MODEL_FILE,
@@ -60,13 +67,13 @@ class OnnxRuntimeBackend(Backend):
             run_instructions=render(
                 "onnxruntime/run_instructions.md.j2",
                 model_file=MODEL_FILE,
-                opset=OPSET,
+                opset=opset,
                 quantized=quantization is not None,
             ),
             report=_float_recurrent(graph) if quantization is not None else {},
             metadata={
                 "format": model_format,
-                "opset": OPSET,
+                "opset": opset,
                 "runtime": "onnxruntime (CPUExecutionProvider)",
             },
         )

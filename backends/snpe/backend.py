@@ -29,7 +29,7 @@ import onnx
 from edgec.backends.snpe import encodings, op_support, raw_inputs, simulate
 from edgec.backends.snpe.encodings import SNPE_SCHEME
 from edgec.backends.snpe.hardware import HARDWARE_SCHEMAS
-from edgec.backends.snpe.passes import PASS_NAME
+from edgec.backends.snpe.passes import BATCH_PASS, PASS_NAME
 from edgec.backends.snpe.runtimes import BITWIDTHS, QUANTIZED, Runtime, runtime_of
 from edgec.plugin import (
     OPSET,
@@ -43,7 +43,6 @@ from edgec.plugin import (
     QuantScheme,
     Runner,
     SampleSet,
-    ShapeError,
     Target,
     Unsupported,
     compare,
@@ -87,14 +86,8 @@ class SnpeBackend(Backend):
     hardware_schemas = HARDWARE_SCHEMAS
 
     def check(self, graph: Graph, target: Target) -> list[Unsupported]:
-        """Nodes the target's runtime cannot run; ShapeError/ModelError for inputs SNPE cannot take."""
-        for value in graph.inputs:
-            if not value.shape or value.shape[0] != 1:
-                raise ShapeError(
-                    f"input '{value.name}' has shape {list(value.shape or ())}; SNPE needs batch 1 "
-                    f"(snpe-dlc-quantize requires it) for target '{target.name}'. "
-                    f"Give --input-shape with a leading 1."
-                )
+        """Nodes the target's runtime cannot run; ModelError for input names SNPE cannot take (dim 0
+        of a quantized build's inputs: the ``snpe-batch-one`` pass)."""
         problem = raw_inputs.list_name_problem(graph.inputs)
         if problem is not None:
             raise ModelError(f"target '{target.name}': {problem}. Rename the input in the model.")
@@ -105,8 +98,11 @@ class SnpeBackend(Backend):
         return SNPE_SCHEME
 
     def passes(self, target: Target, precision: str) -> list[PassSpec]:
-        runtime_of(target, precision)  # refuses a precision the runtime cannot run, before any work
-        return [make_spec(PASS_NAME)]
+        runtime = runtime_of(target, precision)  # refuses a precision the runtime cannot run, before any work
+        ready = make_spec(PASS_NAME)
+        if precision not in QUANTIZED:
+            return [ready]
+        return [make_spec(BATCH_PASS, {"runtime": runtime.label, "precision": precision}), ready]
 
     def emit(self, graph: Graph, request: BuildRequest, out_dir: Path) -> Artifact:
         target, precision = request.target, request.precision

@@ -14,9 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgec.plugin import Graph, Node, NoOptions, Op, Rule, Value, apply_rules, register, substitute
+from edgec.plugin import (
+    Graph,
+    Node,
+    NoOptions,
+    Op,
+    Rule,
+    ShapeError,
+    Value,
+    apply_rules,
+    register,
+    substitute,
+)
 
 PASS_NAME = "snpe-ready"
+BATCH_PASS = "snpe-batch-one"
 FC_ATTRS = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1}
 
 
@@ -88,3 +100,24 @@ RULES = (
 def snpe_ready(graph: Graph, options: NoOptions) -> int:
     """Rewrite Gemm into SNPE's FullyConnected form and Unsqueeze into Reshape."""
     return apply_rules(graph, RULES)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    runtime: str = "the SNPE runtime"
+    precision: str = "int8"
+
+
+@register(BATCH_PASS, BatchOptions)
+def snpe_batch_one(graph: Graph, options: BatchOptions) -> int:
+    """Refuse inputs whose dim 0 is not 1: snpe-dlc-quantize, which quantized DLCs need, requires it."""
+    for value in graph.inputs:
+        if not value.shape or value.shape[0] != 1:
+            raise ShapeError(
+                f"input '{value.name}' has shape {list(value.shape or ())}: {options.runtime} at "
+                f"{options.precision} needs a quantized DLC, and snpe-dlc-quantize requires dim 0 of every "
+                f"input to be 1 (a batch of 1). Give --input-shape with a leading 1 if dim 0 is a batch; "
+                f"otherwise build at fp32 (--runtime cpu or gpu) or fp16 (gpu or htp), whose float DLCs "
+                f"do not go through the quantizer and take it."
+            )
+    return 0

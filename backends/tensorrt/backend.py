@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import onnx
 
-from edgec.backends.tensorrt import dla, fp16, int8, local_engine, profile
+from edgec.backends.tensorrt import dla, fp16, int8, local_engine, profile, recurrent
 from edgec.backends.tensorrt.hardware import HARDWARE_SCHEMAS, sparse_kernels
 from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
 from edgec.backends.tensorrt.op_support import check_graph
@@ -27,7 +27,6 @@ from edgec.backends.tensorrt.scripts import (
     MODEL,
     DlaChoice,
     Setting,
-    gpu_setting,
     write_scripts,
 )
 from edgec.backends.tensorrt.shape_profile import ShapeProfile
@@ -89,6 +88,8 @@ class TensorRTBackend(Backend):
         if precision == "int8":
             quantized = int8.require_result(request.quantization, request.target.name)
             qdq = self._dynamic(int8.qdq_model(quantized, stack), options, "the int8 Q/DQ model")
+            if stack.strongly_typed:
+                qdq = recurrent.half_recurrent(qdq)
             runner, report["int8"] = int8.emit(quantized, qdq, model, stack, out_dir)
             report["int8"] |= _float_recurrent(graph, stack)
         elif precision == "fp16":
@@ -141,13 +142,13 @@ def _ort_runner(model: onnx.ModelProto) -> Runner:
 
 
 def _float_recurrent(graph: Graph, stack: Stack) -> dict[str, Any]:
-    """The recurrent layers an int8 build leaves in float (they get no Q/DQ), and in which float."""
+    """The recurrent layers an int8 build leaves in float (they get no Q/DQ), and in which float: fp16
+    through ``--fp16``, or on strongly typed stacks through the fp16 types ``half_recurrent`` gives them."""
     layers = [n.name for n in graph.nodes if n.op in RECURRENT]
     if not layers:
         return {}
-    flags = gpu_setting(stack, "int8").builder_flags
-    precision = "fp16" if "FP16" in flags else "fp32 (strongly typed: the ONNX's float32 decides)"
-    return {"float_recurrent_layers": {"layers": layers, "precision": precision}}
+    how = "fp16 operands in the Q/DQ ONNX (strongly typed)" if stack.strongly_typed else "--fp16"
+    return {"float_recurrent_layers": {"layers": layers, "precision": "fp16", "how": how}}
 
 
 def _dla_report(graph: Graph, options: TensorRTOptions) -> dict[str, Any]:

@@ -38,8 +38,9 @@ from edgec.plugin import (
     to_onnx,
 )
 
-# TensorRT explicit quantization: symmetric, per-channel weights, Q/DQ per A3; float layers in fp16.
-TENSORRT_SCHEME = QuantScheme(float_fallback="fp16")
+# TensorRT explicit quantization: symmetric, per-channel weights, Q/DQ per A3; float layers in fp16;
+# written-out normalizations and spectra in float.
+TENSORRT_SCHEME = QuantScheme(float_fallback="fp16", float_islands=True)
 
 
 def require_result(result: object, target: str) -> QuantizationResult:
@@ -87,7 +88,7 @@ def emit(
         "qdq_model": MODEL if stack.explicit_int8 else None,
         "float_model": FLOAT_MODEL if stack.explicit_int8 else MODEL,
         "quantize_nodes": pairs,
-        "quantized_layers": len(result.layers) - len(result.float_layers),
+        "quantized_layers": len(set(result.layers) - set(result.float_layers)),
         "float_layers": list(result.float_layers),
         "cache": {
             "file": CACHE,

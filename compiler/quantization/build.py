@@ -82,7 +82,7 @@ def backend_scheme(backend: Any, target: Target) -> QuantScheme:
         return scheme
     if target.hardware.get("integer_only", False):
         return QuantScheme(float_fallback=None)
-    return QuantScheme(float_fallback="fp16" if "fp16" in target.precisions else "fp32")
+    return QuantScheme(float_fallback="fp16" if "fp16" in target.precisions else "fp32", float_islands=True)
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ class QuantizationResult:
                 "layers": len(self.rounded),
             },
             "int8_grid": self.grids.report(),
-            "quantized_layers": len(self.layers) - len(self.float_layers),
+            "quantized_layers": len(set(self.layers) - set(self.float_layers)),
             "float_layers": [
                 {"layer": name, "precision": scheme.float_fallback} for name in self.float_layers
             ],

@@ -55,7 +55,7 @@ class QuantScheme:
     )
     float_islands: bool = field(
         default=False,
-        metadata={"help": "normalizations' Pow/Sqrt/Div stay in float (edgec.quantization.islands)"},
+        metadata={"help": "normalizations' and spectra's nodes stay in float (edgec.quantization.islands)"},
     )
 
     def __post_init__(self) -> None:

@@ -19,8 +19,9 @@ Simulation and metrics
     ``run_dataset(graph, dataset)``, ``evaluate(graph, dataset, reference)`` -> ``Metrics``,
     ``compare_outputs(reference, candidate, labels)``.
     ``bias_corrections(graph, calibration, rounded)``, ``apply_bias_corrections(graph, corrections)``.
-    ``gptq_rounding(graph, calibration_data)`` -> int8 weights by layer name (GPTQ rounding,
-    ``CalibrationConfig(reconstruct=True)``) for ``quantize_qdq(..., rounded=...)``.
+    ``gptq_rounding(graph, calibration_data)``, ``adaround_rounding(graph, calibration_data)`` ->
+    int8 weights by layer name (``CalibrationConfig(reconstruct="gptq" | "adaround")``) for
+    ``quantize_qdq(..., rounded=...)``.
 Budget and mixed precision
     ``Budget``, ``parse_budget("top1=1")``; ``layer_sensitivity(...)``, ``mixed_precision(...)``.
     ``quantize(graph, calibration_data, validation_data, config, scheme, budgets)`` ->
@@ -71,6 +72,7 @@ _EXPORTS = {
     "bias_corrections": "bias",
     "apply_bias_corrections": "bias",
     "gptq_rounding": "rounding",
+    "adaround_rounding": "rounding",
     "Budget": "gate",
     "parse_budget": "gate",
     "layer_sensitivity": "sensitivity",
@@ -100,6 +102,7 @@ __all__ = [
     "QuantScheme",
     "QuantizationResult",
     "Statistics",
+    "adaround_rounding",
     "apply_bias_corrections",
     "bias_corrections",
     "cache_scales",
@@ -138,7 +141,7 @@ if TYPE_CHECKING:
     from edgec.quantization.preprocess import Preprocess, parse_preprocess
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
     from edgec.quantization.ranges import METHODS
-    from edgec.quantization.rounding import gptq_rounding
+    from edgec.quantization.rounding import adaround_rounding, gptq_rounding
     from edgec.quantization.scheme import SNPE_SCHEME, TENSORRT_SCHEME, TFLITE_SCHEME, QuantScheme
     from edgec.quantization.sensitivity import layer_sensitivity, mixed_precision
     from edgec.quantization.tensorrt_cache import cache_scales, parse_cache, version_int, write_cache

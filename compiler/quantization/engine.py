@@ -6,8 +6,8 @@ One call does what a quantized build needs before a backend emits:
    config says so; for symmetric schemes, fit bounded activations and an image
    input to int8's grid (``grids.py``); then calibrate it on the calibration
    data (``Value.quant`` everywhere);
-2. round the weights with GPTQ on the calibration data when the config says
-   so (``rounding.py``), then compute bias corrections (unless turned off);
+2. round the weights with GPTQ or AdaRound on the calibration data when the
+   config says so (``rounding.py``), then compute bias corrections (unless turned off);
 3. build the Q/DQ simulation and measure it against the float graph on the
    validation data (the calibration data when there is none);
 4. when a budget is missed and the scheme allows float layers: rank the
@@ -38,7 +38,7 @@ from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.islands import Island
 from edgec.quantization.metrics import Metrics, evaluate, run_dataset
 from edgec.quantization.qdq import clone_graph, quantize_qdq, quantized_layers
-from edgec.quantization.rounding import gptq_rounding
+from edgec.quantization.rounding import weight_rounding
 from edgec.quantization.scheme import QuantScheme
 from edgec.quantization.sensitivity import LayerSensitivity, layer_sensitivity, mixed_precision
 from edgec.quantization.tensorrt_cache import cache_scales, version_int, write_cache
@@ -92,8 +92,8 @@ class QuantizationResult:
             ],
             "bias_correction": {"enabled": bool(self.bias_corrected), "layers": len(self.bias_corrected)},
             "reconstruction": {
-                "enabled": self.calibration.config.reconstruct,
-                "rounding": "GPTQ",
+                "enabled": self.calibration.config.reconstruct != "off",
+                "rounding": self.calibration.config.reconstruct,
                 "layers": len(self.rounded),
             },
             "int8_grid": self.grids.report(),
@@ -127,7 +127,7 @@ def quantize(
     grids = fit_grids(graph, scheme, calibration_data.preprocess, config.bias_correction)
     calibration = calibrate(graph, calibration_data, config, scheme)
     grids.fix(graph)
-    rounded = gptq_rounding(graph, calibration_data) if config.reconstruct else {}
+    rounded = weight_rounding(graph, calibration_data, config.reconstruct)
     corrections = bias_corrections(graph, calibration, rounded) if config.bias_correction else {}
     reference = run_dataset(graph, validation, "float reference")
     island_names = [island.node for island in islands]

@@ -23,10 +23,12 @@ keep round-to-nearest. ``quantize_qdq(rounded=...)`` stores the result.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from edgec.compression.adaround import AdaRoundSettings, learn_rounding
 from edgec.compression.layers import layer_patches, positions, weighted_layers
 from edgec.ir.graph import Graph, Node, QuantParams
 from edgec.ir.onnx_export import to_onnx
@@ -44,6 +46,9 @@ class RoundingSettings:
     flush_rows: int = 2048  # patches multiplied together in one block
     block: int = 128  # columns per lazy-update block
     seed: int = 0
+
+
+ADAROUND = AdaRoundSettings()
 
 
 def _matrix_axis(node: Node) -> int:
@@ -179,10 +184,22 @@ def gptq_round(
     return q.astype(np.int8)
 
 
-def gptq_rounding(
-    graph: Graph, dataset: Dataset, settings: RoundingSettings = RoundingSettings()
-) -> dict[str, np.ndarray]:
-    """GPTQ-rounded int8 weights (in the weight's own layout) by layer name, for calibrated ``graph``."""
+def adaround_round(
+    weights: np.ndarray, hessian: np.ndarray, count: int, scales: np.ndarray, settings: AdaRoundSettings
+) -> np.ndarray:
+    """AdaRound integers (edgec.compression.adaround) for ``weights`` [groups, rows, cols] with
+    ``hessian`` = ``2 X^T X`` over ``count`` positions [groups, cols, cols] and ``scales`` [groups, rows]."""
+    s = scales[:, :, None].astype(np.float64)
+    low = np.clip(np.floor(weights / s), -INT8_BOUND, INT8_BOUND)
+    high = np.minimum(low + 1, INT8_BOUND)
+    up = learn_rounding(weights, hessian / (2.0 * count), low * s, high * s, settings)
+    return np.where(up, high, low).astype(np.int8)
+
+
+RoundLayer = Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray]
+
+
+def _rounding(graph: Graph, dataset: Dataset, settings: RoundingSettings, round_layer: RoundLayer) -> dict:
     nodes = _candidates(graph)
     hessians = layer_hessians(graph, nodes, dataset, settings) if nodes else {}
     rounded = {}
@@ -197,6 +214,32 @@ def gptq_rounding(
         assert scales is not None
         groups = hessian.shape[0]
         grouped = rows.reshape(groups, rows.shape[0] // groups, rows.shape[1])
-        ints = gptq_round(grouped, hessian, scales.reshape(groups, -1), settings)
+        ints = round_layer(grouped, hessian, count, scales.reshape(groups, -1))
         rounded[node.name] = _from_rows(node, ints.reshape(rows.shape), weight.data)
     return rounded
+
+
+def gptq_rounding(
+    graph: Graph, dataset: Dataset, settings: RoundingSettings = RoundingSettings()
+) -> dict[str, np.ndarray]:
+    """GPTQ-rounded int8 weights (in the weight's own layout) by layer name, for calibrated ``graph``."""
+    return _rounding(graph, dataset, settings, lambda w, h, _n, s: gptq_round(w, h, s, settings))
+
+
+def weight_rounding(graph: Graph, dataset: Dataset, mode: str) -> dict[str, np.ndarray]:
+    """int8 weights by layer name for ``mode`` (``ROUNDING_MODES``); none for ``off`` (nearest)."""
+    if mode == "gptq":
+        return gptq_rounding(graph, dataset)
+    if mode == "adaround":
+        return adaround_rounding(graph, dataset)
+    return {}
+
+
+def adaround_rounding(
+    graph: Graph,
+    dataset: Dataset,
+    settings: RoundingSettings = RoundingSettings(),
+    adaround: AdaRoundSettings = ADAROUND,
+) -> dict[str, np.ndarray]:
+    """AdaRound int8 weights (in the weight's own layout) by layer name, for calibrated ``graph``."""
+    return _rounding(graph, dataset, settings, lambda w, h, n, s: adaround_round(w, h, n, s, adaround))

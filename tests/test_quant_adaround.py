@@ -15,8 +15,9 @@ from edgec.cli import main
 from edgec.compression.adaround import AdaRoundSettings, learn_rounding, output_error
 from edgec.quantization import CalibrationConfig, calibrate, quantize_qdq, run_dataset
 from edgec.quantization.build import QuantizationOptions
+from edgec.quantization.learned_rounding import adaround_round, adaround_rounding
 from edgec.quantization.metrics import compare_outputs
-from edgec.quantization.rounding import RoundingSettings, adaround_round, adaround_rounding, gptq_round
+from edgec.quantization.rounding import RoundingSettings, gptq_round
 
 
 def _depthwise_inputs(rng: np.random.Generator, groups: int, count: int) -> np.ndarray:
@@ -40,7 +41,8 @@ def test_learned_rounding_beats_nearest_and_gptq_on_held_out_depthwise_patches()
     s = scales[:, :, None]
     nearest = np.round(w / s) * s
     gptq = gptq_round(w, hessian, scales, RoundingSettings()) * s
-    learned = adaround_round(w, hessian, fit.shape[1], scales, AdaRoundSettings()) * s
+    gram = hessian / (2.0 * fit.shape[1])
+    learned = adaround_round(w, gram, gram, scales, AdaRoundSettings()) * s
     errors = {name: output_error(w, q, gram_held) for name, q in [("nearest", nearest), ("gptq", gptq)]}
     learned_error = output_error(w, learned, gram_held)
     assert learned_error < errors["gptq"] < errors["nearest"]
@@ -63,11 +65,11 @@ def test_without_the_regularizer_annealing_the_rounding_is_no_better_than_neares
     w = rng.standard_normal((256, 1, 9))
     scales = _grids(w, 6.0)
     fit, held = _depthwise_inputs(rng, 256, 256), _depthwise_inputs(rng, 256, 4096)
-    hessian = 2.0 * fit.transpose(0, 2, 1) @ fit
     gram_held = held.transpose(0, 2, 1) @ held / held.shape[1]
     s = scales[:, :, None]
-    loose = adaround_round(w, hessian, 256, scales, AdaRoundSettings(regularization=0.0)) * s
-    annealed = adaround_round(w, hessian, 256, scales, AdaRoundSettings()) * s
+    gram = fit.transpose(0, 2, 1) @ fit / fit.shape[1]
+    loose = adaround_round(w, gram, gram, scales, AdaRoundSettings(regularization=0.0)) * s
+    annealed = adaround_round(w, gram, gram, scales, AdaRoundSettings()) * s
     assert output_error(w, annealed, gram_held) < output_error(w, loose, gram_held)
 
 

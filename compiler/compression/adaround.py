@@ -13,11 +13,11 @@ first term is the squared output error summed over output channels and averaged 
 as AdaRound's loss), and ``beta`` anneals from 20 to 2 after a warm-up without the regularizer,
 which pushes every ``h`` to 0 or 1. Each weight then takes ``upper`` where ``h >= 0.5``.
 
-The loss is a quadratic form in the weights, so ``H`` is all the data it needs: the gradient is
-``2 (W~ - W) H`` (one batched matrix product per step, whatever the number of samples) and the
-chain through ``h`` and the regularizer is closed form. That is why this is numpy and not an
-autodiff framework: there is no graph to differentiate, only this one product, and a full-batch
-Adam step on a layer costs what one GPTQ column sweep costs.
+The loss is a quadratic form in the weights, so ``H`` is all the data it needs: the gradient
+is ``2 (W~ - W) H`` (``2 (W~ H - W C)`` for the asymmetric loss of ``learn_rounding``), one
+batched matrix product per step whatever the number of samples, and the chain through ``h``
+and the regularizer is closed form. That is why this is numpy and not an autodiff framework:
+there is no graph to differentiate, only this one product per step.
 """
 
 from __future__ import annotations
@@ -63,15 +63,24 @@ def _beta(step: int, settings: AdaRoundSettings) -> float | None:
 
 
 def learn_rounding(
-    w: np.ndarray, gram: np.ndarray, lower: np.ndarray, upper: np.ndarray, settings: AdaRoundSettings
+    w: np.ndarray,
+    gram: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    settings: AdaRoundSettings,
+    cross: np.ndarray | None = None,
 ) -> np.ndarray:
     """Where each weight rounds up (bool [groups, rows, cols]).
 
     ``w``, ``lower``, ``upper``: [groups, rows, cols] with ``lower <= w <= upper``; ``gram``
-    [groups, cols, cols], the mean ``X^T X`` of the layer's inputs per group. float32 throughout
-    (the steps are elementwise passes over every weight; the loss needs no more precision).
+    [groups, cols, cols], the mean ``X^T X`` of the layer's inputs per group. With ``cross``, the
+    mean ``X_ref^T X`` of reference inputs ``X_ref`` and ``X``, the loss is the asymmetric
+    ``||W X_ref - W~ X||^2`` (``X`` from the quantized model, ``X_ref`` from the float one; the
+    gradient ``2 (W~ gram - W cross)``). float32 throughout (the steps are elementwise passes
+    over every weight; the loss needs no more precision).
     """
     w32, lo, h_gram = (np.asarray(a, np.float32) for a in (w, lower, gram))
+    target = w32 @ (h_gram if cross is None else np.asarray(cross, np.float32))
     step = np.asarray(upper - lower, np.float32)
     rest = np.divide(w32 - lo, step, out=np.zeros_like(w32), where=step > 0)
     v = _initial(rest).astype(np.float32)
@@ -79,7 +88,7 @@ def learn_rounding(
     b1, b2 = 0.9, 0.999
     for t in range(settings.iterations):
         h, dh = _soft(v)
-        grad = 2.0 * ((lo + h * step - w32) @ h_gram) * step
+        grad = 2.0 * ((lo + h * step) @ h_gram - target) * step
         beta = _beta(t, settings)
         if beta is not None:
             centred = 2.0 * h - 1.0

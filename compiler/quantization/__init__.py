@@ -72,7 +72,7 @@ _EXPORTS = {
     "bias_corrections": "bias",
     "apply_bias_corrections": "bias",
     "gptq_rounding": "rounding",
-    "adaround_rounding": "rounding",
+    "adaround_rounding": "learned_rounding",
     "Budget": "gate",
     "parse_budget": "gate",
     "layer_sensitivity": "sensitivity",
@@ -137,11 +137,12 @@ if TYPE_CHECKING:
     from edgec.quantization.engine import QuantizationResult, quantize
     from edgec.quantization.gate import Budget, parse_budget
     from edgec.quantization.holdout import split_calibration
+    from edgec.quantization.learned_rounding import adaround_rounding
     from edgec.quantization.metrics import Metrics, compare_outputs, evaluate, run_dataset
     from edgec.quantization.preprocess import Preprocess, parse_preprocess
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
     from edgec.quantization.ranges import METHODS
-    from edgec.quantization.rounding import adaround_rounding, gptq_rounding
+    from edgec.quantization.rounding import gptq_rounding
     from edgec.quantization.scheme import SNPE_SCHEME, TENSORRT_SCHEME, TFLITE_SCHEME, QuantScheme
     from edgec.quantization.sensitivity import layer_sensitivity, mixed_precision
     from edgec.quantization.tensorrt_cache import cache_scales, parse_cache, version_int, write_cache

@@ -36,9 +36,10 @@ from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.gate import Budget, check_measurable, unmet
 from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.islands import Island
+from edgec.quantization.learned_rounding import adaround_rounding
 from edgec.quantization.metrics import Metrics, evaluate, run_dataset
 from edgec.quantization.qdq import clone_graph, quantize_qdq, quantized_layers
-from edgec.quantization.rounding import weight_rounding
+from edgec.quantization.rounding import gptq_rounding
 from edgec.quantization.scheme import QuantScheme
 from edgec.quantization.sensitivity import LayerSensitivity, layer_sensitivity, mixed_precision
 from edgec.quantization.tensorrt_cache import cache_scales, version_int, write_cache
@@ -127,7 +128,7 @@ def quantize(
     grids = fit_grids(graph, scheme, calibration_data.preprocess, config.bias_correction)
     calibration = calibrate(graph, calibration_data, config, scheme)
     grids.fix(graph)
-    rounded = weight_rounding(graph, calibration_data, config.reconstruct)
+    rounded = _weight_rounding(graph, calibration_data, config.reconstruct, scheme)
     corrections = bias_corrections(graph, calibration, rounded) if config.bias_correction else {}
     reference = run_dataset(graph, validation, "float reference")
     island_names = [island.node for island in islands]
@@ -155,6 +156,15 @@ def quantize(
     result.float_graph = clone_graph(graph)
     apply_bias_corrections(graph, corrections, skip=result.float_layers)
     return result
+
+
+def _weight_rounding(graph: Graph, data: Dataset, mode: str, scheme: QuantScheme) -> dict[str, np.ndarray]:
+    """int8 weights by layer name for the rounding ``mode``; none (nearest) for ``off``."""
+    if mode == "gptq":
+        return gptq_rounding(graph, data)
+    if mode == "adaround":
+        return adaround_rounding(graph, data, scheme.placement)
+    return {}
 
 
 def _mixed_precision(

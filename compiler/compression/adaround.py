@@ -1,10 +1,10 @@
 """Learned rounding of one layer (AdaRound: Nagel et al., "Up or Down? Adaptive Rounding for
 Post-Training Quantization", 2020).
 
-Each weight lies between two grid values, ``lower`` and ``upper`` (``s * floor(w / s)`` and the
-step above it for int8; the two nearest entries of its codebook for clustering). The rounding
-is learned through a soft variable per weight, ``h(V) = clip(sigmoid(V) (zeta - gamma) + gamma,
-0, 1)``, giving ``W~ = lower + h(V) (upper - lower)``, by minimising
+Each weight lies between two grid values, ``lower`` and ``upper`` (for int8 ``s * floor(w / s)``
+and the step above it). The rounding is learned through a soft variable per weight,
+``h(V) = clip(sigmoid(V) (zeta - gamma) + gamma, 0, 1)``, giving
+``W~ = lower + h(V) (upper - lower)``, by minimising
 
     sum over groups of tr((W~ - W) H (W~ - W)^T)  +  lambda * sum(1 - |2 h(V) - 1|^beta)
 

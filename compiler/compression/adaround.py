@@ -33,7 +33,7 @@ ZETA, GAMMA = 1.1, -0.1
 class AdaRoundSettings:
     iterations: int = 500
     learning_rate: float = 0.05  # Adam, on V
-    regularization: float = 0.01  # lambda
+    regularization: float = 100.0  # lambda, for the output error in units of `unit` (learn_rounding)
     beta: tuple[float, float] = (20.0, 2.0)  # annealed from, to
     warmup: float = 0.2  # share of the iterations without the regularizer
 
@@ -82,13 +82,14 @@ def learn_rounding(
     w32, lo, h_gram = (np.asarray(a, np.float32) for a in (w, lower, gram))
     target = w32 @ (h_gram if cross is None else np.asarray(cross, np.float32))
     step = np.asarray(upper - lower, np.float32)
+    unit = float(np.mean(step**2) * np.mean(np.einsum("gii->gi", h_gram))) or 1.0
     rest = np.divide(w32 - lo, step, out=np.zeros_like(w32), where=step > 0)
     v = _initial(rest).astype(np.float32)
     first, second = np.zeros_like(v), np.zeros_like(v)
     b1, b2 = 0.9, 0.999
     for t in range(settings.iterations):
         h, dh = _soft(v)
-        grad = 2.0 * ((lo + h * step) @ h_gram - target) * step
+        grad = (2.0 / unit) * ((lo + h * step) @ h_gram - target) * step
         beta = _beta(t, settings)
         if beta is not None:
             centred = 2.0 * h - 1.0

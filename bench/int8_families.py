@@ -2,7 +2,7 @@
 
     python bench/int8_families.py [--models efficientnet_lite0,ppocr_cls,...] [--targets rpi4,jetson-agx-orin]
                                   [--calibration 64] [--validation 200] [--ort-baseline]
-                                  [--reconstruct gptq,adaround,off]
+                                  [--reconstruct gptq,adaround,off] [--budget cosine=0.005]
 
 For each model and target: an `edgec build --precision int8` with only `--calibration-data`
 (an .npz of crops of the calibration collection, ``collections_int8.CALIBRATION``: photographs
@@ -15,6 +15,9 @@ agreement. ``--ort-baseline`` adds ONNX Runtime's ``quantize_static`` (per-chann
 MinMax and Percentile) on the same calibration and validation data for the classifiers.
 ``--reconstruct`` builds each cell once per rounding of the int8 weights (default: the
 build's own default), each row with the 95 % Wilson interval of its top-1 agreement.
+``--budget`` passes ``--max-accuracy-drop`` budgets to the builds (mixed precision: the most
+sensitive layers stay in float until the build's held-out share meets them); each row then
+says how many layers stayed in float.
 Build seconds are wall time on this machine (shared; compare within one run only).
 
 Models: ../shared/models (EfficientNet-Lite0, the PaddleOCR direction classifier, YOLOX =
@@ -51,6 +54,7 @@ from zoo_models import find, model_path
 from edgec.errors import EdgecError
 from edgec.pipeline import BuildOptions, build
 from edgec.quantization.build import QuantizationOptions
+from edgec.quantization.gate import Budget, parse_budget
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 IMAGENET = (np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]))
@@ -203,6 +207,7 @@ def build_and_judge(
     reference: list,
     out: Path,
     reconstruct: str | None = None,
+    budgets: tuple[Budget, ...] = (),
 ) -> dict:
     shape = {model.input: (1, 3, model.height, model.width)}
     options = BuildOptions(
@@ -212,7 +217,9 @@ def build_and_judge(
         precision="int8",
         input_shapes=shape,
         force=True,
-        quantization=QuantizationOptions(calibration_data=calibration, reconstruct=reconstruct),
+        quantization=QuantizationOptions(
+            calibration_data=calibration, reconstruct=reconstruct, budgets=budgets
+        ),
     )
     row: dict = {}
     start = time.perf_counter()
@@ -237,6 +244,8 @@ def build_and_judge(
     report = json.loads((out / "report.json").read_text()).get("quantization", {})
     if report.get("float_islands"):
         row["float_islands"] = len(report["float_islands"])
+    if report.get("float_layers"):
+        row["float_layers"] = [entry["layer"] for entry in report["float_layers"]]
     return row
 
 
@@ -298,6 +307,7 @@ def main() -> None:
     parser.add_argument("--validation", type=int, default=200)
     parser.add_argument("--ort-baseline", action="store_true")
     parser.add_argument("--reconstruct", help="roundings of the int8 weights, e.g. gptq,adaround,off")
+    parser.add_argument("--budget", action="append", default=[], help="--max-accuracy-drop, repeatable")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     rows = []
@@ -326,7 +336,8 @@ def main() -> None:
                 for mode in args.reconstruct.split(",") if args.reconstruct else [None]:
                     out = work / f"{key}-{target}-{mode}"
                     npz = work / f"{key}.npz"
-                    row = build_and_judge(model, path, target, npz, validation, reference, out, mode)
+                    budgets = tuple(parse_budget(text) for text in args.budget)
+                    row = build_and_judge(model, path, target, npz, validation, reference, out, mode, budgets)
                     rows.append({"model": key, "target": target, "reconstruct": mode or "default", **row})
                     print(json.dumps(rows[-1]), flush=True)
     if args.json:

@@ -42,7 +42,7 @@ def test_learned_rounding_beats_nearest_and_gptq_on_held_out_depthwise_patches()
     nearest = np.round(w / s) * s
     gptq = gptq_round(w, hessian, scales, RoundingSettings()) * s
     gram = hessian / (2.0 * fit.shape[1])
-    learned = adaround_round(w, gram, gram, scales, AdaRoundSettings()) * s
+    learned = adaround_round(w, gram, scales, AdaRoundSettings()) * s
     errors = {name: output_error(w, q, gram_held) for name, q in [("nearest", nearest), ("gptq", gptq)]}
     learned_error = output_error(w, learned, gram_held)
     assert learned_error < errors["gptq"] < errors["nearest"]
@@ -68,8 +68,8 @@ def test_without_the_regularizer_annealing_the_rounding_is_no_better_than_neares
     gram_held = held.transpose(0, 2, 1) @ held / held.shape[1]
     s = scales[:, :, None]
     gram = fit.transpose(0, 2, 1) @ fit / fit.shape[1]
-    loose = adaround_round(w, gram, gram, scales, AdaRoundSettings(regularization=0.0)) * s
-    annealed = adaround_round(w, gram, gram, scales, AdaRoundSettings()) * s
+    loose = adaround_round(w, gram, scales, AdaRoundSettings(regularization=0.0)) * s
+    annealed = adaround_round(w, gram, scales, AdaRoundSettings()) * s
     assert output_error(w, annealed, gram_held) < output_error(w, loose, gram_held)
 
 

@@ -14,10 +14,9 @@ as AdaRound's loss), and ``beta`` anneals from 20 to 2 after a warm-up without t
 which pushes every ``h`` to 0 or 1. Each weight then takes ``upper`` where ``h >= 0.5``.
 
 The loss is a quadratic form in the weights, so ``H`` is all the data it needs: the gradient
-is ``2 (W~ - W) H`` (``2 (W~ H - W C)`` for the asymmetric loss of ``learn_rounding``), one
-batched matrix product per step whatever the number of samples, and the chain through ``h``
-and the regularizer is closed form. That is why this is numpy and not an autodiff framework:
-there is no graph to differentiate, only this one product per step.
+is ``2 (W~ - W) H``, one batched matrix product per step whatever the number of samples, and
+the chain through ``h`` and the regularizer is closed form. That is why this is numpy and not
+an autodiff framework: there is no graph to differentiate, only this one product per step.
 """
 
 from __future__ import annotations
@@ -63,24 +62,18 @@ def _beta(step: int, settings: AdaRoundSettings) -> float | None:
 
 
 def learn_rounding(
-    w: np.ndarray,
-    gram: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    settings: AdaRoundSettings,
-    cross: np.ndarray | None = None,
+    w: np.ndarray, gram: np.ndarray, lower: np.ndarray, upper: np.ndarray, settings: AdaRoundSettings
 ) -> np.ndarray:
     """Where each weight rounds up (bool [groups, rows, cols]).
 
     ``w``, ``lower``, ``upper``: [groups, rows, cols] with ``lower <= w <= upper``; ``gram``
-    [groups, cols, cols], the mean ``X^T X`` of the layer's inputs per group. With ``cross``, the
-    mean ``X_ref^T X`` of reference inputs ``X_ref`` and ``X``, the loss is the asymmetric
-    ``||W X_ref - W~ X||^2`` (``X`` from the quantized model, ``X_ref`` from the float one; the
-    gradient ``2 (W~ gram - W cross)``). float32 throughout (the steps are elementwise passes
-    over every weight; the loss needs no more precision).
+    [groups, cols, cols], ``X^T X`` of the layer's inputs per group up to a factor: the output
+    error is measured in units of the layer's mean squared step times its mean input power
+    (``unit``), so that ``settings.regularization`` means the same whatever the layer's scale.
+    float32 throughout (the steps are elementwise passes over every weight).
     """
     w32, lo, h_gram = (np.asarray(a, np.float32) for a in (w, lower, gram))
-    target = w32 @ (h_gram if cross is None else np.asarray(cross, np.float32))
+    target = w32 @ h_gram
     step = np.asarray(upper - lower, np.float32)
     unit = float(np.mean(step**2) * np.mean(np.einsum("gii->gi", h_gram))) or 1.0
     rest = np.divide(w32 - lo, step, out=np.zeros_like(w32), where=step > 0)

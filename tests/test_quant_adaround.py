@@ -97,8 +97,11 @@ def test_digits_int8_with_adaround_reports_it_and_loses_at_most_half_a_point(tmp
     args = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(out)]
     data = ["--calibration-data", str(calibration), "--validation-data", str(validation)]
     assert main([*args, *data, "--reconstruct", "adaround"]) == 0
-    quantization = json.loads((out / "report.json").read_text())["quantization"]
+    report = json.loads((out / "report.json").read_text())
+    quantization = report["quantization"]
     assert quantization["reconstruction"]["rounding"] == "adaround"
+    assert {row["rounding"] for row in report["weight_quantization"]} <= {"AdaRound", "nearest"}
+    assert any(row["rounding"] == "AdaRound" for row in report["weight_quantization"])
     assert quantization["reconstruction"]["layers"] > 0
     metrics = quantization["metrics"]["outputs"]["logits"]
     assert metrics["reference_accuracy"] - metrics["accuracy"] <= 0.5

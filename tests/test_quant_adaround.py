@@ -12,12 +12,18 @@ from quant_models import digits_onnx, save_npz, train_digits
 from test_quant_rounding import correlated_data, small_cnn
 
 from edgec.cli import main
-from edgec.compression.adaround import AdaRoundSettings, learn_rounding, output_error
+from edgec.compression.adaround import AdaRoundSettings, learn_rounding
 from edgec.quantization import CalibrationConfig, calibrate, quantize_qdq, run_dataset
 from edgec.quantization.build import QuantizationOptions
 from edgec.quantization.learned_rounding import adaround_round, adaround_rounding
 from edgec.quantization.metrics import compare_outputs
 from edgec.quantization.rounding import RoundingSettings, gptq_round
+
+
+def output_error(w: np.ndarray, q: np.ndarray, gram: np.ndarray) -> float:
+    """``sum tr((q - w) H (q - w)^T)``: the squared output error of ``q`` in place of ``w``."""
+    delta = q - w
+    return float(np.einsum("grc,grc->", delta @ gram, delta))
 
 
 def _depthwise_inputs(rng: np.random.Generator, groups: int, count: int) -> np.ndarray:

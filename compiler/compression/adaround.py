@@ -6,11 +6,12 @@ and the step above it). The rounding is learned through a soft variable per weig
 ``h(V) = clip(sigmoid(V) (zeta - gamma) + gamma, 0, 1)``, giving
 ``W~ = lower + h(V) (upper - lower)``, by minimising
 
-    sum over groups of tr((W~ - W) H (W~ - W)^T)  +  lambda * sum(1 - |2 h(V) - 1|^beta)
+    sum over groups of tr((W~ - W) H (W~ - W)^T) / unit  +  lambda * sum(1 - |2 h(V) - 1|^beta)
 
 where ``H = X^T X / n`` is the layer's input Gram matrix over ``n`` sampled positions (so the
 first term is the squared output error summed over output channels and averaged over positions,
-as AdaRound's loss), and ``beta`` anneals from 20 to 2 after a warm-up without the regularizer,
+as AdaRound's loss; ``unit`` makes it independent of the layer's scale, see ``learn_rounding``),
+and ``beta`` anneals from 20 to 2 after a warm-up without the regularizer,
 which pushes every ``h`` to 0 or 1. Each weight then takes ``upper`` where ``h >= 0.5``.
 
 The loss is a quadratic form in the weights, so ``H`` is all the data it needs: the gradient
@@ -61,6 +62,12 @@ def _beta(step: int, settings: AdaRoundSettings) -> float | None:
     return float(low + 0.5 * (high - low) * (1.0 + np.cos(np.pi * progress)))
 
 
+def _regularizer_pull(h: np.ndarray, beta: float, weight: float) -> np.ndarray:
+    """Minus the gradient of ``weight * (1 - |2h - 1|^beta)`` in ``h``: towards 0 or 1."""
+    centred = 2.0 * h - 1.0
+    return (2.0 * weight * beta) * np.sign(centred) * np.abs(centred) ** (beta - 1.0)
+
+
 def learn_rounding(
     w: np.ndarray, gram: np.ndarray, lower: np.ndarray, upper: np.ndarray, settings: AdaRoundSettings
 ) -> np.ndarray:
@@ -85,19 +92,10 @@ def learn_rounding(
         grad = (2.0 / unit) * ((lo + h * step) @ h_gram - target) * step
         beta = _beta(t, settings)
         if beta is not None:
-            centred = 2.0 * h - 1.0
-            grad -= (
-                (2.0 * settings.regularization * beta) * np.sign(centred) * np.abs(centred) ** (beta - 1.0)
-            )
+            grad -= _regularizer_pull(h, beta, settings.regularization)
         grad *= dh
         first = b1 * first + (1.0 - b1) * grad
         second = b2 * second + (1.0 - b2) * grad * grad
         rate = settings.learning_rate * np.sqrt(1.0 - b2 ** (t + 1)) / (1.0 - b1 ** (t + 1))
         v -= rate * first / (np.sqrt(second) + 1e-8)
     return (v >= 0.0) & (step > 0)  # h(0) = 0.5
-
-
-def output_error(w: np.ndarray, q: np.ndarray, gram: np.ndarray) -> float:
-    """``sum tr((q - w) H (q - w)^T)``: the squared output error of ``q`` in place of ``w``."""
-    delta = (q - w).astype(np.float64)
-    return float(np.einsum("grc,grc->", delta @ gram.astype(np.float64), delta))

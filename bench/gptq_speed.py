@@ -65,15 +65,15 @@ def whole_builds(calibration: np.ndarray) -> None:
         data = Path(tmp) / "cal.npz"
         np.savez(data, input=calibration)
         seconds = {}
-        for reconstruct in (False, True):
+        for reconstruct in ("off", "gptq"):
             options = QuantizationOptions(calibration_data=data, reconstruct=reconstruct)
             start = time.perf_counter()
             out = Path(tmp) / f"b{reconstruct}"
             build(BuildOptions(MODEL, "rpi4", out, "int8", verify=False, quantization=options))
             seconds[reconstruct] = time.perf_counter() - start
         print(
-            f"whole int8 build: {seconds[False]:.1f} s without GPTQ, {seconds[True]:.1f} s with "
-            f"(ratio {seconds[True] / seconds[False]:.2f})"
+            f"whole int8 build: {seconds['off']:.1f} s without GPTQ, {seconds['gptq']:.1f} s with "
+            f"(ratio {seconds['gptq'] / seconds['off']:.2f})"
         )
 
 

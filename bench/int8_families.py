@@ -2,6 +2,7 @@
 
     python bench/int8_families.py [--models efficientnet_lite0,ppocr_cls,...] [--targets rpi4,jetson-agx-orin]
                                   [--calibration 64] [--validation 200] [--ort-baseline]
+                                  [--reconstruct gptq,adaround,off] [--budget cosine=0.005]
 
 For each model and target: an `edgec build --precision int8` with only `--calibration-data`
 (an .npz of crops of the calibration collection, ``collections_int8.CALIBRATION``: photographs
@@ -12,6 +13,11 @@ collection (other photographs, textures, drawings; documents for the text detect
 calibration never saw: per output the cosine over the whole set, and for classifiers top-1
 agreement. ``--ort-baseline`` adds ONNX Runtime's ``quantize_static`` (per-channel QDQ, int8,
 MinMax and Percentile) on the same calibration and validation data for the classifiers.
+``--reconstruct`` builds each cell once per rounding of the int8 weights (default: the
+build's own default), each row with the 95 % Wilson interval of its top-1 agreement.
+``--budget`` passes ``--max-accuracy-drop`` budgets to the builds (mixed precision: the most
+sensitive layers stay in float until the build's held-out share meets them); each row then
+says how many layers stayed in float.
 Build seconds are wall time on this machine (shared; compare within one run only).
 
 Models: ../shared/models (EfficientNet-Lite0, the PaddleOCR direction classifier, YOLOX =
@@ -45,6 +51,7 @@ from collections_int8 import (
 )
 from zoo_models import find, model_path
 
+from edgec.budget import Budget, parse_budget
 from edgec.errors import EdgecError
 from edgec.pipeline import BuildOptions, build
 from edgec.quantization.build import QuantizationOptions
@@ -192,7 +199,15 @@ def judge(reference: list[dict], candidate: list[dict], classifier: bool) -> dic
 
 
 def build_and_judge(
-    model: Model, path: Path, target: str, calibration: Path, validation: dict, reference: list, out: Path
+    model: Model,
+    path: Path,
+    target: str,
+    calibration: Path,
+    validation: dict,
+    reference: list,
+    out: Path,
+    reconstruct: str | None = None,
+    budgets: tuple[Budget, ...] = (),
 ) -> dict:
     shape = {model.input: (1, 3, model.height, model.width)}
     options = BuildOptions(
@@ -202,7 +217,9 @@ def build_and_judge(
         precision="int8",
         input_shapes=shape,
         force=True,
-        quantization=QuantizationOptions(calibration_data=calibration),
+        quantization=QuantizationOptions(
+            calibration_data=calibration, reconstruct=reconstruct, budgets=budgets
+        ),
     )
     row: dict = {}
     start = time.perf_counter()
@@ -222,9 +239,13 @@ def build_and_judge(
     tflite = (out / "model.tflite").exists()
     outputs = run_tflite(out, validation) if tflite else run_onnx(out / "model.onnx", validation)
     row.update(judge(reference, outputs, model.classifier))
+    if "top1" in row:
+        row["top1_wilson95"] = [round(v, 1) for v in wilson_interval(row["top1"], len(reference))]
     report = json.loads((out / "report.json").read_text()).get("quantization", {})
     if report.get("float_islands"):
         row["float_islands"] = len(report["float_islands"])
+    if report.get("float_layers"):
+        row["float_layers"] = [entry["layer"] for entry in report["float_layers"]]
     return row
 
 
@@ -268,6 +289,14 @@ def ort_static(
     return row
 
 
+def wilson_interval(percent: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval, in %, of an agreement of ``percent`` % over ``count`` samples."""
+    p = percent / 100.0
+    centre = (p + z * z / (2 * count)) / (1 + z * z / count)
+    half = z * np.sqrt(p * (1 - p) / count + z * z / (4 * count * count)) / (1 + z * z / count)
+    return 100.0 * (centre - half), 100.0 * (centre + half)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -277,6 +306,8 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=64)
     parser.add_argument("--validation", type=int, default=200)
     parser.add_argument("--ort-baseline", action="store_true")
+    parser.add_argument("--reconstruct", help="roundings of the int8 weights, e.g. gptq,adaround,off")
+    parser.add_argument("--budget", action="append", default=[], help="--max-accuracy-drop, repeatable")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     rows = []
@@ -302,11 +333,13 @@ def main() -> None:
                 rows.append({"model": key, "target": "ort quantize_static", **row})
                 print(json.dumps(rows[-1]), flush=True)
             for target in args.targets.split(","):
-                row = build_and_judge(
-                    model, path, target, work / f"{key}.npz", validation, reference, work / f"{key}-{target}"
-                )
-                rows.append({"model": key, "target": target, **row})
-                print(json.dumps(rows[-1]), flush=True)
+                for mode in args.reconstruct.split(",") if args.reconstruct else [None]:
+                    out = work / f"{key}-{target}-{mode}"
+                    npz = work / f"{key}.npz"
+                    budgets = tuple(parse_budget(text) for text in args.budget)
+                    row = build_and_judge(model, path, target, npz, validation, reference, out, mode, budgets)
+                    rows.append({"model": key, "target": target, "reconstruct": mode or "default", **row})
+                    print(json.dumps(rows[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

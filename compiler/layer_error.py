@@ -24,6 +24,9 @@ def _snr_db(reference: np.ndarray, error: np.ndarray) -> float | None:
     return round(snr, 3) if math.isfinite(snr) else None  # exact or all-zero weights: no finite SNR
 
 
+ROUNDING_NAMES = {"gptq": "GPTQ", "adaround": "AdaRound", "off": "nearest"}
+
+
 def weight_errors(graph: Graph, quantized: QuantizationResult) -> list[dict[str, Any]]:
     """One row per quantized layer with a constant weight: layer, op, weight SNR, rounding."""
     kept_float = set(quantized.float_layers)
@@ -34,7 +37,7 @@ def weight_errors(graph: Graph, quantized: QuantizationResult) -> list[dict[str,
         if weight is None or weight.data is None or weight.quant is None:
             continue
         ints = quantized.rounded.get(node.name)
-        rounding = "GPTQ" if ints is not None else "nearest"
+        rounding = ROUNDING_NAMES[quantized.calibration.config.reconstruct] if ints is not None else "nearest"
         if ints is None:
             ints = quantize_array(weight.data, weight.quant)
         error = weight.data - dequantize_array(ints, weight.quant)

@@ -124,7 +124,7 @@ def test_digits_int8_with_reconstruct_loses_at_most_half_a_point(tmp_path):
     assert main([*args, *data, "--reconstruct"]) == 0
     quantization = json.loads((out / "report.json").read_text())["quantization"]
     assert quantization["reconstruction"]["enabled"] and quantization["reconstruction"]["layers"] > 0
-    assert quantization["calibration"]["reconstruct"] is True
+    assert quantization["calibration"]["reconstruct"] == "gptq"
     metrics = quantization["metrics"]["outputs"]["logits"]
     assert metrics["reference_accuracy"] - metrics["accuracy"] <= 0.5
 
@@ -132,12 +132,12 @@ def test_digits_int8_with_reconstruct_loses_at_most_half_a_point(tmp_path):
 @pytest.mark.parametrize(
     ("scheme", "flags", "expected"),
     [
-        (TENSORRT_SCHEME, {}, (True, True)),
-        (TFLITE_SCHEME, {}, (True, True)),
-        (SNPE_SCHEME, {}, (False, True)),
-        (TFLITE_SCHEME, {"reconstruct": False}, (False, True)),
-        (TENSORRT_SCHEME, {"reconstruct": False}, (False, True)),
-        (TENSORRT_SCHEME, {"bias_correction": False}, (True, False)),
+        (TENSORRT_SCHEME, {}, ("gptq", True)),
+        (TFLITE_SCHEME, {}, ("gptq", True)),
+        (SNPE_SCHEME, {}, ("off", True)),
+        (TFLITE_SCHEME, {"reconstruct": "off"}, ("off", True)),
+        (TENSORRT_SCHEME, {"reconstruct": "adaround"}, ("adaround", True)),
+        (TENSORRT_SCHEME, {"bias_correction": False}, ("gptq", False)),
     ],
 )
 def test_gptq_is_the_default_where_the_artifact_keeps_edgecs_weights(scheme, flags, expected):

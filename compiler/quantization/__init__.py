@@ -19,8 +19,9 @@ Simulation and metrics
     ``run_dataset(graph, dataset)``, ``evaluate(graph, dataset, reference)`` -> ``Metrics``,
     ``compare_outputs(reference, candidate, labels)``.
     ``bias_corrections(graph, calibration, rounded)``, ``apply_bias_corrections(graph, corrections)``.
-    ``gptq_rounding(graph, calibration_data)`` -> int8 weights by layer name (GPTQ rounding,
-    ``CalibrationConfig(reconstruct=True)``) for ``quantize_qdq(..., rounded=...)``.
+    ``gptq_rounding(graph, calibration_data)``, ``adaround_rounding(graph, calibration_data)`` ->
+    int8 weights by layer name (``CalibrationConfig(reconstruct="gptq" | "adaround")``) for
+    ``quantize_qdq(..., rounded=...)``.
 Budget and mixed precision
     ``Budget``, ``parse_budget("top1=1")``; ``layer_sensitivity(...)``, ``mixed_precision(...)``.
     ``quantize(graph, calibration_data, validation_data, config, scheme, budgets)`` ->
@@ -73,6 +74,7 @@ _EXPORTS = {
     "split_calibration": "edgec.data.split",
     "compare_tensors": "edgec.quantization.debug",
     "float_islands": "edgec.quantization.debug",
+    "adaround_rounding": "edgec.quantization.learned_rounding",
 }
 
 __all__ = [
@@ -86,6 +88,7 @@ __all__ = [
     "QuantScheme",
     "QuantizationResult",
     "Statistics",
+    "adaround_rounding",
     "apply_bias_corrections",
     "bias_corrections",
     "calibrate",
@@ -116,6 +119,7 @@ if TYPE_CHECKING:
     from edgec.quantization.bias import apply_bias_corrections, bias_corrections
     from edgec.quantization.collect import Statistics, collect_statistics
     from edgec.quantization.debug import compare_tensors, float_islands
+    from edgec.quantization.learned_rounding import adaround_rounding
     from edgec.quantization.metrics import evaluate, run_dataset
     from edgec.quantization.parameters import Calibration, CalibrationConfig, calibrate
     from edgec.quantization.qdq import quantize_qdq, quantized_layers

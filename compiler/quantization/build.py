@@ -29,7 +29,7 @@ from edgec.data.split import Split, split_calibration
 from edgec.errors import AccuracyError, UnsupportedOpError
 from edgec.ir.graph import Graph
 from edgec.quantization.islands import float_islands
-from edgec.quantization.options import DEFAULT_METHOD
+from edgec.quantization.options import DEFAULT_METHOD, DEFAULT_ROUNDING, ROUNDING_MODES
 from edgec.quantization.parameters import CalibrationConfig
 from edgec.quantization.quantize_graph import QuantizationResult, quantize
 from edgec.quantization.scheme import QuantScheme
@@ -54,23 +54,31 @@ class QuantizationOptions:
     budgets: tuple[Budget, ...] = ()
     bias_correction: bool = True
     equalize: bool = False
-    # None: the scheme decides (``resolved_rounding``).
-    reconstruct: bool | None = None
+    # One of ROUNDING_MODES, or None: the scheme decides (``resolved_rounding``).
+    reconstruct: str | None = None
     seed: int = 0
 
     def preprocess_spec(self) -> Preprocess | None:
         return parse_preprocess(self.preprocess) if self.preprocess else None
 
-    def resolved_rounding(self, scheme: QuantScheme) -> tuple[bool, bool]:
-        """(reconstruct, bias_correction): the flags, or the defaults for ``scheme``.
+    def __post_init__(self) -> None:
+        if self.reconstruct is not None and self.reconstruct not in ROUNDING_MODES:
+            raise ValueError(
+                f"reconstruct must be None or one of {', '.join(ROUNDING_MODES)}, not {self.reconstruct!r} "
+                "(True is now 'gptq', False 'off')"
+            )
 
-        GPTQ rounding per ``scheme.reconstruct_by_default``; bias correction on unless asked
-        not to. bench/quantization.py on 512 validation crops of EfficientNet-Lite0, TensorRT
-        scheme, percentile ranges: top-1 agreement 88.3 % plain, 91.6 % with bias correction,
-        94.7 % with GPTQ, 95.3 % with both; after GPTQ, bias correction raised the SNR for
-        every method of both schemes.
+    def resolved_rounding(self, scheme: QuantScheme) -> tuple[str, bool]:
+        """(rounding mode, bias_correction): the flags, or the defaults for ``scheme``.
+
+        ``DEFAULT_ROUNDING`` where ``scheme.reconstruct_by_default``, else nearest; bias
+        correction on unless asked not to. bench/quantization.py on 512 validation crops of
+        EfficientNet-Lite0, TensorRT scheme, percentile ranges: top-1 agreement 88.3 % plain,
+        91.6 % with bias correction, 94.7 % with GPTQ, 95.3 % with both; after GPTQ, bias
+        correction raised the SNR for every method of both schemes.
         """
-        reconstruct = scheme.reconstruct_by_default if self.reconstruct is None else self.reconstruct
+        default = DEFAULT_ROUNDING if scheme.reconstruct_by_default else "off"
+        reconstruct = default if self.reconstruct is None else self.reconstruct
         return reconstruct, self.bias_correction
 
 

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 # The calibration methods (edgec.quantization.ranges.METHODS; a test keeps the two equal).
 METHOD_CHOICES = ("minmax", "percentile", "entropy", "mse")
 DEFAULT_METHOD = "percentile"
+# How int8 weights are rounded (edgec.quantization.rounding); "off" is round-to-nearest.
+ROUNDING_MODES = ("gptq", "adaround", "off")
+DEFAULT_ROUNDING = "gptq"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,11 +75,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--reconstruct",
-        action=argparse.BooleanOptionalAction,
+        nargs="?",
+        const=DEFAULT_ROUNDING,
+        choices=ROUNDING_MODES,
         default=None,
-        help="round the int8 weights with GPTQ (error feedback on the calibration data's layer inputs) "
-        "instead of to nearest (default: on for TensorRT and onnxruntime; off for SNPE, whose converter "
-        "rounds the weights, and TFLite, for build time)",
+        metavar="{" + ",".join(ROUNDING_MODES) + "}",
+        help="round the int8 weights on the calibration data's layer inputs: gptq (error feedback), "
+        "adaround (learned rounding) or off (to nearest); bare --reconstruct means "
+        f"{DEFAULT_ROUNDING} (default: {DEFAULT_ROUNDING}, except SNPE, whose converter rounds the weights)",
+    )
+    group.add_argument(
+        "--no-reconstruct",
+        dest="reconstruct",
+        action="store_const",
+        const="off",
+        help="round the int8 weights to nearest (same as --reconstruct off)",
     )
 
 

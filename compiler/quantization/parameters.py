@@ -37,6 +37,7 @@ from edgec.quantization.collect import (
     activation_values,
     collect_statistics,
 )
+from edgec.quantization.options import ROUNDING_MODES
 from edgec.quantization.ranges import DEFAULT_PERCENTILE, METHODS, asymmetric_range, symmetric_amax
 from edgec.quantization.scheme import (
     QuantScheme,
@@ -96,10 +97,11 @@ class CalibrationConfig:
         default=False,
         metadata={"help": "cross-layer equalization (edgec.quantization.equalization) before calibrating"},
     )
-    reconstruct: bool = field(
-        default=False,
+    reconstruct: str = field(
+        default="off",
         metadata={
-            "help": "GPTQ rounding of the int8 weights on the calibration data (edgec.quantization.rounding)"
+            "help": "rounding of the int8 weights on the calibration data: gptq | adaround | off "
+            "(nearest; edgec.quantization.rounding)"
         },
     )
 
@@ -108,6 +110,9 @@ class CalibrationConfig:
             raise ValueError(f"unknown calibration method {self.method!r}; known: {', '.join(METHODS)}")
         if not 0.0 < self.percentile <= 100.0:
             raise ValueError(f"percentile must be in (0, 100], not {self.percentile}")
+        if self.reconstruct not in ROUNDING_MODES:
+            known = ", ".join(ROUNDING_MODES)
+            raise ValueError(f"reconstruct must be one of {known}, not {self.reconstruct!r}")
 
 
 @dataclass

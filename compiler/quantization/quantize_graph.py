@@ -6,8 +6,8 @@ One call does what a quantized build needs before a backend emits:
    config says so; for symmetric schemes, fit bounded activations and an image
    input to int8's grid (``grids.py``); then calibrate it on the calibration
    data (``Value.quant`` everywhere);
-2. round the weights with GPTQ on the calibration data when the config says
-   so (``rounding.py``), then compute bias corrections (unless turned off);
+2. round the weights with GPTQ or AdaRound on the calibration data when the
+   config says so (``rounding.py``), then compute bias corrections (unless turned off);
 3. build the Q/DQ simulation and measure it against the float graph on the
    validation data (the calibration data when there is none);
 4. when a budget is missed and the scheme allows float layers: rank the
@@ -42,6 +42,7 @@ from edgec.quantization.bias import apply_bias_corrections, bias_corrections
 from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.islands import Island
+from edgec.quantization.learned_rounding import adaround_rounding
 from edgec.quantization.metrics import evaluate, run_dataset
 from edgec.quantization.parameters import Calibration, CalibrationConfig, calibrate
 from edgec.quantization.qdq import clone_graph, quantize_qdq, quantized_layers
@@ -94,8 +95,8 @@ class QuantizationResult:
             ],
             "bias_correction": {"enabled": bool(self.bias_corrected), "layers": len(self.bias_corrected)},
             "reconstruction": {
-                "enabled": self.calibration.config.reconstruct,
-                "rounding": "GPTQ",
+                "enabled": self.calibration.config.reconstruct != "off",
+                "rounding": self.calibration.config.reconstruct,
                 "layers": len(self.rounded),
             },
             "int8_grid": self.grids.report(),
@@ -133,7 +134,7 @@ def quantize(
     calibration = run_step(
         graph, "calibrate", lambda g: _calibrate(g, calibration_data, config, scheme, grids), _ranges
     )
-    rounded = gptq_rounding(graph, calibration_data) if config.reconstruct else {}
+    rounded = _weight_rounding(graph, calibration_data, config.reconstruct, scheme)
     corrections = bias_corrections(graph, calibration, rounded) if config.bias_correction else {}
     reference = run_dataset(graph, validation, "float reference")
     island_names = [island.node for island in islands]
@@ -175,6 +176,15 @@ def _calibrate(
 
 def _ranges(calibration: Calibration) -> int:
     return len(calibration.ranges)
+
+
+def _weight_rounding(graph: Graph, data: Dataset, mode: str, scheme: QuantScheme) -> dict[str, np.ndarray]:
+    """int8 weights by layer name for the rounding ``mode``; none (nearest) for ``off``."""
+    if mode == "gptq":
+        return gptq_rounding(graph, data)
+    if mode == "adaround":
+        return adaround_rounding(graph, data, scheme.placement)
+    return {}
 
 
 def _mixed_precision(

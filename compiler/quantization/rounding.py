@@ -23,7 +23,9 @@ keep round-to-nearest. ``quantize_qdq(rounded=...)`` stores the result.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -51,18 +53,18 @@ def _matrix_axis(node: Node) -> int:
     return 1 if node.op is not Op.CONV and not (node.op is Op.GEMM and node.attrs["transB"]) else 0
 
 
-def _rows(node: Node, weight: np.ndarray) -> np.ndarray:
+def matrix_rows(node: Node, weight: np.ndarray) -> np.ndarray:
     """The weight as [output channels, inputs per group] (no Gemm alpha: a common factor)."""
     return np.moveaxis(weight, _matrix_axis(node), 0).reshape(weight.shape[_matrix_axis(node)], -1)
 
 
-def _from_rows(node: Node, rows: np.ndarray, like: np.ndarray) -> np.ndarray:
+def from_matrix_rows(node: Node, rows: np.ndarray, like: np.ndarray) -> np.ndarray:
     axis = _matrix_axis(node)
     shape = [like.shape[axis], *np.delete(np.asarray(like.shape), axis)]
     return np.moveaxis(rows.reshape(shape), 0, axis)
 
 
-def _row_scales(node: Node, params: QuantParams, count: int) -> np.ndarray | None:
+def row_scales(node: Node, params: QuantParams, count: int) -> np.ndarray | None:
     """One scale per matrix row, or None when the weight's scales are not per row or per tensor."""
     scale = np.asarray(params.scale, np.float64).reshape(-1)
     if scale.size == 1:
@@ -72,7 +74,7 @@ def _row_scales(node: Node, params: QuantParams, count: int) -> np.ndarray | Non
     return None
 
 
-def _candidates(graph: Graph) -> list[Node]:
+def rounding_candidates(graph: Graph) -> list[Node]:
     """Layers with a symmetric int8 weight whose scales run along the weight matrix's rows."""
     chosen = []
     for node in weighted_layers(graph):
@@ -81,7 +83,7 @@ def _candidates(graph: Graph) -> list[Node]:
         params = weight.quant
         if params is None or params.dtype != np.int8 or np.any(np.asarray(params.zero_point) != 0):
             continue
-        if _row_scales(node, params, _rows(node, weight.data).shape[0]) is not None:
+        if row_scales(node, params, matrix_rows(node, weight.data).shape[0]) is not None:
             chosen.append(node)
     return chosen
 
@@ -179,24 +181,38 @@ def gptq_round(
     return q.astype(np.int8)
 
 
+# (weights [groups, rows, cols], a layer's statistics (first: [groups, cols, cols]), scales
+# [groups, rows]) -> int8 [groups, rows, cols]
+RoundLayer = Callable[[np.ndarray, tuple[np.ndarray, ...], np.ndarray], np.ndarray]
+
+
+def round_layers(
+    nodes: list[Node], statistics: dict[str, tuple[Any, ...]], round_layer: RoundLayer
+) -> dict[str, np.ndarray]:
+    """``round_layer``'s int8 weights (in the weight's own layout) by layer name; ``statistics``
+    per layer: (arrays..., number of sampled positions). A layer with no more positions than
+    inputs (a Gemm on few samples) keeps round-to-nearest: the rounding would fit noise."""
+    rounded = {}
+    for node in nodes:
+        *arrays, count = statistics[node.name]
+        weight = node.input(1)
+        assert weight is not None and weight.data is not None and weight.quant is not None
+        rows = matrix_rows(node, weight.data)
+        if count <= rows.shape[1]:
+            continue
+        scales = row_scales(node, weight.quant, rows.shape[0])
+        assert scales is not None
+        groups = arrays[0].shape[0]
+        grouped = rows.reshape(groups, rows.shape[0] // groups, rows.shape[1])
+        ints = round_layer(grouped, tuple(arrays), scales.reshape(groups, -1))
+        rounded[node.name] = from_matrix_rows(node, ints.reshape(rows.shape), weight.data)
+    return rounded
+
+
 def gptq_rounding(
     graph: Graph, dataset: Dataset, settings: RoundingSettings = RoundingSettings()
 ) -> dict[str, np.ndarray]:
     """GPTQ-rounded int8 weights (in the weight's own layout) by layer name, for calibrated ``graph``."""
-    nodes = _candidates(graph)
+    nodes = rounding_candidates(graph)
     hessians = layer_hessians(graph, nodes, dataset, settings) if nodes else {}
-    rounded = {}
-    for node in nodes:
-        hessian, count = hessians[node.name]
-        weight = node.input(1)
-        assert weight is not None and weight.data is not None and weight.quant is not None
-        rows = _rows(node, weight.data)
-        if count <= rows.shape[1]:
-            continue  # fewer samples than inputs: the rounding would fit noise
-        scales = _row_scales(node, weight.quant, rows.shape[0])
-        assert scales is not None
-        groups = hessian.shape[0]
-        grouped = rows.reshape(groups, rows.shape[0] // groups, rows.shape[1])
-        ints = gptq_round(grouped, hessian, scales.reshape(groups, -1), settings)
-        rounded[node.name] = _from_rows(node, ints.reshape(rows.shape), weight.data)
-    return rounded
+    return round_layers(nodes, hessians, lambda w, h, s: gptq_round(w, h[0], s, settings))

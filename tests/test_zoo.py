@@ -86,11 +86,23 @@ def test_fetch_extracts_and_checks_the_member_then_serves_from_the_cache(tmp_pat
     assert zoo_models.model_path(model, cache=tmp_path, shared=tmp_path / "absent") == path
 
 
+def test_fetch_leaves_another_fetch_of_the_same_model_alone(tmp_path):
+    """Parallel zoo cells fetch one model at once: each extracts into a file of its own."""
+    model = _fake_wheel(tmp_path, b"model bytes")
+    (tmp_path / "models").mkdir()
+    other = tmp_path / "models" / "fake.part"
+    other.write_bytes(b"half written by another fetch")
+    path = zoo_models.model_path(model, cache=tmp_path, shared=tmp_path / "absent")
+    assert path.read_bytes() == b"model bytes"
+    assert other.read_bytes() == b"half written by another fetch"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["fake.onnx", "fake.part"]
+
+
 def test_fetch_refuses_a_member_whose_sha256_differs(tmp_path):
     model = _fake_wheel(tmp_path, b"other bytes")
     with pytest.raises(ChecksumMismatch, match="sha256"):
         zoo_models.model_path(model, cache=tmp_path, shared=tmp_path / "absent")
-    assert not (tmp_path / "models" / "fake.onnx").exists()
+    assert not any((tmp_path / "models").iterdir())
 
 
 def test_a_shared_only_model_absent_is_missing_with_its_file_named(tmp_path):

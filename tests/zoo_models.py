@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import zipfile
 from dataclasses import dataclass, field
@@ -146,10 +147,19 @@ def _fetch(model: ZooModel, cache: Path) -> Path:
         return target
     wheel = _wheel(model, cache / "wheels")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
-    with zipfile.ZipFile(wheel) as archive, archive.open(model.member) as src, partial.open("wb") as dst:
+    # A file of its own per fetch: parallel zoo cells fetch the same model at once.
+    with (
+        zipfile.ZipFile(wheel) as archive,
+        archive.open(model.member) as src,
+        tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as dst,
+    ):
         shutil.copyfileobj(src, dst)
-    _checked(partial, model)
+    partial = Path(dst.name)
+    try:
+        _checked(partial, model)
+    except ChecksumMismatch:
+        partial.unlink()
+        raise
     partial.replace(target)
     return target
 

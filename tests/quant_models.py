@@ -9,6 +9,7 @@ Adam (digits_training.py) on 80 % of the digits (8x8 images scaled to
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,3 +99,19 @@ def save_npz(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -
         arrays["labels"] = labels
     np.savez(path, **arrays)
     return path
+
+
+def digits_int8_report(tmp_path: Path, *flags: str) -> dict:
+    """report.json of an onnxruntime-cpu int8 build of the digits CNN (256 training digits calibrate,
+    the test split validates) with ``flags`` added; the build must succeed."""
+    from edgec.cli import main
+
+    digits = train_digits()
+    model = digits_onnx(digits, tmp_path / "digits.onnx")
+    calibration = save_npz(tmp_path / "calibration.npz", digits.x_train[:256])
+    validation = save_npz(tmp_path / "validation.npz", digits.x_test, digits.y_test)
+    out = tmp_path / "bundle"
+    args = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(out)]
+    data = ["--calibration-data", str(calibration), "--validation-data", str(validation)]
+    assert main([*args, *data, *flags]) == 0
+    return json.loads((out / "report.json").read_text())

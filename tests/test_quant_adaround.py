@@ -4,19 +4,16 @@ the rounding."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from quant_models import digits_onnx, save_npz, train_digits
+from quant_models import digits_int8_report
 from test_quant_rounding import correlated_data, small_cnn
 
-from edgec.cli import main
+from edgec.metrics import compare_outputs
 from edgec.quantization import CalibrationConfig, calibrate, quantize_qdq, run_dataset
 from edgec.quantization.adaround import AdaRoundSettings, learn_rounding
 from edgec.quantization.build import QuantizationOptions
 from edgec.quantization.learned_rounding import adaround_round, adaround_rounding
-from edgec.quantization.metrics import compare_outputs
 from edgec.quantization.rounding import RoundingSettings, gptq_round
 
 
@@ -95,15 +92,7 @@ def test_adaround_weights_raise_the_held_out_snr_of_the_qdq_model_over_nearest()
 
 
 def test_digits_int8_with_adaround_reports_it_and_loses_at_most_half_a_point(tmp_path):
-    digits = train_digits()
-    model = digits_onnx(digits, tmp_path / "digits.onnx")
-    calibration = save_npz(tmp_path / "calibration.npz", digits.x_train[:256])
-    validation = save_npz(tmp_path / "validation.npz", digits.x_test, digits.y_test)
-    out = tmp_path / "bundle"
-    args = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(out)]
-    data = ["--calibration-data", str(calibration), "--validation-data", str(validation)]
-    assert main([*args, *data, "--reconstruct", "adaround"]) == 0
-    report = json.loads((out / "report.json").read_text())
+    report = digits_int8_report(tmp_path, "--reconstruct", "adaround")
     quantization = report["quantization"]
     assert quantization["reconstruction"]["rounding"] == "adaround"
     assert {row["rounding"] for row in report["weight_quantization"]} <= {"AdaRound", "nearest"}

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from helpers import Builder
-from quant_models import digits_onnx, save_npz, train_digits
+from quant_models import digits_int8_report
 
 from edgec.backends.snpe.encodings import SNPE_SCHEME
 from edgec.backends.tensorrt.int8 import TENSORRT_SCHEME
 from edgec.backends.tflite.quantization import TFLITE_SCHEME
-from edgec.cli import main
 from edgec.ir import Graph, Op, verify
 from edgec.ir.weight_matrices import layer_patches
 from edgec.metrics import compare_outputs
@@ -114,15 +111,7 @@ def test_without_rounded_weights_the_qdq_model_is_unchanged(calibrated):
 
 
 def test_digits_int8_with_reconstruct_loses_at_most_half_a_point(tmp_path):
-    digits = train_digits()
-    model = digits_onnx(digits, tmp_path / "digits.onnx")
-    calibration = save_npz(tmp_path / "calibration.npz", digits.x_train[:256])
-    validation = save_npz(tmp_path / "validation.npz", digits.x_test, digits.y_test)
-    out = tmp_path / "bundle"
-    args = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(out)]
-    data = ["--calibration-data", str(calibration), "--validation-data", str(validation)]
-    assert main([*args, *data, "--reconstruct"]) == 0
-    quantization = json.loads((out / "report.json").read_text())["quantization"]
+    quantization = digits_int8_report(tmp_path, "--reconstruct")["quantization"]
     assert quantization["reconstruction"]["enabled"] and quantization["reconstruction"]["layers"] > 0
     assert quantization["calibration"]["reconstruct"] == "gptq"
     metrics = quantization["metrics"]["outputs"]["logits"]

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from edgec.backend_protocol import Runner
-from edgec.data.samples import SampleSet
+from edgec.data.datasets import Dataset
 from edgec.errors import UsageError
 from edgec.ir.graph import Value
 from edgec.metrics import cosine, snr_db, top_k
@@ -214,7 +214,7 @@ def failures(name: str, metrics: Mapping[str, Any], thresholds: Mapping[str, flo
 def compare(
     reference: Runner,
     artifact: Runner,
-    samples: SampleSet,
+    samples: Dataset,
     precision: str,
     thresholds: Sequence[Threshold] = (),
     state: Sequence[StatePair] = (),
@@ -224,9 +224,9 @@ def compare(
     (``edgec.streaming``); every chunk's outputs count."""
     stream = None
     if state:
-        runs, stream = stream_outputs(reference, artifact, samples.samples, state)
+        runs, stream = stream_outputs(reference, artifact, list(samples.samples()), state)
     else:
-        runs = [(reference(feed), artifact(feed)) for feed in samples.samples]
+        runs = [(reference(feed), artifact(feed)) for feed in samples.samples()]
     refs: dict[str, list[np.ndarray]] = {}
     outs: dict[str, list[np.ndarray]] = {}
     for ref_out, art_out in runs:
@@ -240,7 +240,7 @@ def compare(
         failed += failures(name, metrics, gates[name])
         outputs[name] = {k: _round(v) if isinstance(v, float) or v is None else v for k, v in metrics.items()}
     return {
-        "samples": len(samples.samples),
+        "samples": len(samples),
         "judged": samples.describe(),
         "reference": "input model under ONNX Runtime (CPU)",
         "criterion": "per output, over all samples together: cosine, SNR (dB; null when identical), "

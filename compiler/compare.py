@@ -9,12 +9,10 @@ first tensor where the error jumps, and the float islands that would fix it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgec.data.datasets import Dataset
 from edgec.pipeline import CHECK_LIMIT, BuildOptions, prepare
 from edgec.quantization.debug import CEILING_DB, JUMP_DB, compare_tensors, float_islands
 from edgec.templating import render
@@ -25,10 +23,9 @@ def compare_layers(options: BuildOptions, islands: int = 3) -> dict[str, Any]:
     target, compiled = prepare(options)
     result = compiled.quantized
     assert result is not None and result.float_graph is not None
-    feeds = compiled.samples.samples[:CHECK_LIMIT]
-    table = compare_tensors(result.float_graph, result.qdq, feeds)
-    arrays = {name: np.stack([feed[name] for feed in feeds]) for name in feeds[0]}
-    fix = float_islands(result, Dataset(arrays, compiled.samples.source), islands) if islands else None
+    judged = replace(compiled.samples.head(CHECK_LIMIT), labels=None)  # islands judge agreement, not labels
+    table = compare_tensors(result.float_graph, result.qdq, list(judged.samples()))
+    fix = float_islands(result, judged, islands) if islands else None
     return {
         "model": options.model.name,
         "target": target,

@@ -33,8 +33,8 @@ from edgec.bundle import (
 from edgec.compression.options import CompressionRequest
 from edgec.compression.stage import CompressionResult, compress
 from edgec.costmodel import estimate_latency
-from edgec.data.datasets import check_arrays
-from edgec.data.samples import SampleSet, dataset_samples, load_samples, random_samples
+from edgec.data.datasets import Dataset, check_arrays
+from edgec.data.samples import dataset_samples, load_samples, random_samples
 from edgec.errors import AccuracyError, TargetError, UnsupportedOpError, UsageError
 from edgec.frontend import load_model
 from edgec.html_report import write_bundle_report
@@ -186,7 +186,7 @@ def _datasets(options: BuildOptions, graph: Graph, precision: str) -> Datasets |
     return None
 
 
-def _samples(options: BuildOptions, graph: Graph, data: Datasets | None) -> SampleSet:
+def _samples(options: BuildOptions, graph: Graph, data: Datasets | None) -> Dataset:
     """What the check judges: --sample-data, else the share of --calibration-data held out from
     calibration, else --validation-data, else random inputs; never a sample that calibrated."""
     if options.sample_data is not None:
@@ -200,8 +200,8 @@ def _samples(options: BuildOptions, graph: Graph, data: Datasets | None) -> Samp
     return random_samples(graph.inputs, options.samples, options.seed)
 
 
-def _write_reference(out_dir: Path, samples: SampleSet, reference: Runner) -> None:
-    first = samples.samples[0]
+def _write_reference(out_dir: Path, samples: Dataset, reference: Runner) -> None:
+    first = samples.sample(0)
     np.savez(out_dir / "sample_input.npz", **first)
     np.savez(out_dir / "expected_output.npz", **reference(first))
 
@@ -227,7 +227,7 @@ class _Compiled:
     records: list[PassRecord]
     compressed: CompressionResult
     quantized: QuantizationResult | None
-    samples: SampleSet
+    samples: Dataset
     reference: Runner
     data: Datasets | None = None
     # PassTiming's entries: every pass of the build in order (report.json ``pass_timing``).
@@ -372,7 +372,9 @@ def _first_jump(compiled: _Compiled) -> str:
     quantized = compiled.quantized
     if quantized is None or quantized.float_graph is None:
         return ""
-    table = compare_tensors(quantized.float_graph, quantized.qdq, compiled.samples.samples[:CHECK_LIMIT])
+    table = compare_tensors(
+        quantized.float_graph, quantized.qdq, list(compiled.samples.head(CHECK_LIMIT).samples())
+    )
     return f". {table.summary()} (`edgec compare` ranks the float islands that fix it)"
 
 
@@ -397,7 +399,7 @@ def build(options: BuildOptions) -> BuildResult:
             precision,
             safe_name(options.model.stem),
             options=plan.backend_options,
-            samples=compiled.samples.samples,
+            samples=list(compiled.samples.samples()),
             sample_data=options.sample_data,
             seed=options.seed,
             quantization=quantized,

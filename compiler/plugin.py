@@ -33,9 +33,9 @@ Quantization: the backend's ``QuantScheme`` (``asymmetric_params``,
 (the tensors it calibrates, in graph order), the ranges the scheme fixes
 (``FIXED_OUTPUT_RANGES``, ``SAME_RANGE_OPS``).
 
-Data and metrics: ``Dataset`` (calibration data), ``SampleSet``,
-``load_samples``, ``random_samples``, ``compare`` (the accuracy check's
-metrics), ``MIN_COSINE``; ``state_pairs`` (a stateful model's state
+Data and metrics: ``Dataset`` (samples stacked by input name, with where
+they came from), ``load_samples``, ``random_samples``, ``compare`` (the
+accuracy check's metrics), ``MIN_COSINE``; ``state_pairs`` (a stateful model's state
 inputs/outputs).
 
 Running here: ``session``, ``run``, ``ORT_ERRORS`` (ONNX Runtime).
@@ -62,7 +62,7 @@ from edgec.backend_protocol import (
 from edgec.backend_registry import missing_dependency
 from edgec.bundle import safe_name, write_json
 from edgec.data.datasets import Dataset
-from edgec.data.samples import SampleSet, load_samples, random_samples
+from edgec.data.samples import load_samples, random_samples
 from edgec.errors import EdgecError, ModelError, ShapeError, TargetError, UnsupportedOpError, UsageError
 from edgec.ir.graph import Graph, Layout, Node, QuantParams, Value
 from edgec.ir.onnx_export import OPSET, to_onnx
@@ -121,7 +121,6 @@ __all__ = [
     "QuantizationResult",
     "Rule",
     "Runner",
-    "SampleSet",
     "Schema",
     "ShapeError",
     "SparseKernels",

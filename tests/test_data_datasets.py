@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgec.data.datasets import load_dataset
+from edgec.data.datasets import Dataset, load_dataset
 from edgec.data.preprocess import Preprocess, parse_preprocess
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Layout, Value
@@ -182,3 +182,16 @@ def test_npy_for_one_input_and_a_directory_of_npz(tmp_path):
     np.savez(folder / "p1.npz", a=np.ones((3, 1, 4)))
     data = load_dataset(folder, [a])
     assert len(data) == 5 and data.arrays["a"][:, 0, 0].tolist() == [0, 0, 1, 1, 1]
+
+
+def test_stacked_feeds_keep_each_sample_and_rows_keep_their_positions():
+    feeds = [{"x": np.full((1, 2), i, np.float32), "n": np.array(i, np.int64)} for i in range(4)]
+    data = Dataset.stack(feeds, "feeds")
+    assert data.arrays["x"].shape == (4, 1, 2) and data.arrays["n"].shape == (4,)
+    assert all(np.array_equal(data.sample(i)[k], feeds[i][k]) for i in range(4) for k in feeds[i])
+    assert data.sample(1)["n"].shape == () and data.describe()["indices"] is None
+    labelled = Dataset(data.arrays, "feeds", np.arange(4), indices=range(10, 14))
+    middle = labelled.rows(1, 3)
+    assert middle.labels.tolist() == [1, 2] and middle.sample(0)["n"] == 1
+    assert middle.describe() == {"source": "feeds", "count": 2, "indices": {"first": 11, "last": 12}}
+    assert len(Dataset.stack([], "none")) == 0

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edgec.compression.stage import pass_data
-from edgec.data.samples import SampleSet, random_samples
+from edgec.data.datasets import Dataset
+from edgec.data.samples import random_samples
 from edgec.data.split import split_calibration
 from edgec.ir.graph import Graph, Layout
 from edgec.pipeline import BuildOptions
@@ -67,9 +68,9 @@ def test_random_calibration_differs_from_the_checks_random_inputs():
     data = load_datasets(_graph(), QuantizationOptions(seed=3))
     check = random_samples(_graph().inputs, 8, 3)
     calibrating = {data.calibration.sample(i)["x"].tobytes() for i in range(len(data.calibration))}
-    assert not calibrating & {feed["x"].tobytes() for feed in check.samples}
+    assert not calibrating & {feed["x"].tobytes() for feed in check.samples()}
     assert data.validation is not None and np.array_equal(
-        data.validation.sample(0)["x"], check.samples[0]["x"]
+        data.validation.sample(0)["x"], check.sample(0)["x"]
     )
 
 
@@ -79,4 +80,4 @@ def test_compression_refits_never_see_the_held_out_share(tmp_path):
     options = BuildOptions(
         model=tmp_path / "m.onnx", target="t", quantization=QuantizationOptions(calibration_data=path)
     )
-    assert pass_data(options, SampleSet([], "none"), split)["samples"] == 32
+    assert pass_data(options, Dataset({}, "none"), split)["samples"] == 32

@@ -17,7 +17,7 @@ from recurrent_models import gru_head_model, keyword_model, recurrent_model
 
 from edgec.backends.tflite.flatbuffer import read_model
 from edgec.backends.tflite.runner import LiteRTRunner
-from edgec.data.samples import random_dataset
+from edgec.data.samples import random_samples
 from edgec.errors import ShapeError, UnsupportedOpError
 from edgec.frontend import load_model
 from edgec.pipeline import BuildOptions, build
@@ -261,7 +261,7 @@ def test_calibration_of_a_stateful_model_carries_the_state(tmp_path):
     model = recurrent_model("GRU", "forward", states=True)
     path = _save(model, tmp_path)
     graph = load_model(path)
-    dataset = carry_state(graph, random_dataset(graph.inputs, 6, 0))
+    dataset = carry_state(graph, random_samples(graph.inputs, 6, 0))
     reference = session(model)
     state = np.zeros((1, 1, 8), np.float32)
     for sample in dataset.samples():

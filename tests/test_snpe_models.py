@@ -21,7 +21,7 @@ TARGETS = [t for t in load_catalogue().values() if t.backend == "snpe"]
 def ready(request, shared_models):
     graph = load_model(shared_models / f"{request.param}.onnx", MODELS[request.param], default_batch=1)
     run_passes(graph, [make_spec("cleanup"), *BACKEND.passes(TARGETS[0], TARGETS[0].default_precision)])
-    return graph, random_samples(graph.inputs, 2, seed=0).samples
+    return graph, list(random_samples(graph.inputs, 2, seed=0).samples())
 
 
 def test_the_catalogue_has_every_soc_and_runtime():

@@ -94,7 +94,7 @@ def _convert(graph: Graph, precision: str = "fp32") -> bytes:
 def _like_calibration(graph: Graph) -> dict[str, np.ndarray]:
     """An input drawn like ``_convert``'s calibration samples (another seed): quantized models are
     only accurate inside their calibrated ranges."""
-    return random_samples(graph.inputs, 1, 1).samples[0]
+    return random_samples(graph.inputs, 1, 1).sample(0)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,13 @@ from edgec.plugin import (
     Artifact,
     Backend,
     BuildRequest,
+    Dataset,
     Graph,
     ModelError,
     PassSpec,
     QuantizationResult,
     QuantScheme,
     Runner,
-    SampleSet,
     Target,
     Unsupported,
     compare,
@@ -113,16 +114,16 @@ class SnpeBackend(Backend):
             )
         model_path = out_dir / MODEL_FILE
         onnx.save_model(to_onnx(graph), model_path)
-        samples = SampleSet(list(request.samples), _sample_source(request.sample_data))
+        samples = Dataset.stack(request.samples, _sample_source(request.sample_data))
         raw_inputs.write_input_list(
-            out_dir, DEVICE_DIR, f"{DEVICE_DIR}/{INPUT_LIST}", graph.inputs, samples.samples[:1]
+            out_dir, DEVICE_DIR, f"{DEVICE_DIR}/{INPUT_LIST}", graph.inputs, list(samples.head(1).samples())
         )
         quantized = precision in QUANTIZED
         result = request.quantization
         calibration_set = calibration_samples(result, samples)
         if quantized:
             raw_inputs.write_input_list(
-                out_dir, CALIBRATION_DIR, INPUT_LIST, graph.inputs, calibration_set.samples
+                out_dir, CALIBRATION_DIR, INPUT_LIST, graph.inputs, list(calibration_set.samples())
             )
         overrides = quantized and result is not None
         if overrides:
@@ -165,13 +166,13 @@ def _sample_source(data: Path | None) -> str:
     return f"--sample-data {data.name}" if data is not None else "random inputs (give --sample-data)"
 
 
-def calibration_samples(result: QuantizationResult | None, samples: SampleSet) -> SampleSet:
+def calibration_samples(result: QuantizationResult | None, samples: Dataset) -> Dataset:
     """The engine's calibration data when it ran, else the pipeline's samples."""
     if result is None:
         return samples
     data = result.calibration_data
     source = f"{Path(data.source).name} (the quantization engine's calibration)"
-    return SampleSet(list(data.samples()), source)
+    return replace(data, source=source)
 
 
 def _final_dlc(runtime: Runtime, precision: str) -> str:
@@ -181,7 +182,7 @@ def _final_dlc(runtime: Runtime, precision: str) -> str:
 
 
 def _script_context(
-    graph: Graph, request: BuildRequest, runtime: Runtime, samples: SampleSet, overrides: bool
+    graph: Graph, request: BuildRequest, runtime: Runtime, samples: Dataset, overrides: bool
 ) -> dict[str, Any]:
     target, precision = request.target, request.precision
     quantized = precision in QUANTIZED
@@ -211,7 +212,7 @@ def _script_context(
         "outputs": [v.name for v in graph.outputs],
         "input_list": INPUT_LIST,
         "overrides": encodings.OVERRIDES_FILE if overrides else None,
-        "calibration_count": len(samples.samples),
+        "calibration_count": len(samples),
         "calibration_source": samples.source,
         "weights_bits": weights_bits,
         "act_bits": act_bits,
@@ -240,8 +241,8 @@ def top1_agreement(
 def _simulated(
     graph: Graph,
     runner: Runner,
-    samples: SampleSet,
-    calibration_set: SampleSet,
+    samples: Dataset,
+    calibration_set: Dataset,
     precision: str,
     result: QuantizationResult | None,
 ) -> dict[str, Any]:
@@ -250,7 +251,7 @@ def _simulated(
         simulated = simulate.qdq_runner(result.qdq)
         method = f"the quantization engine's '{result.calibration.config.method}' ranges (SNPE_SCHEME)"
     else:
-        simulated = simulate.simulate(graph, calibration_set.samples, weights_bits, act_bits)
+        simulated = simulate.simulate(graph, list(calibration_set.samples()), weights_bits, act_bits)
         method = "min/max ranges (snpe-dlc-quantize's default tf quantizer)"
     compared = compare(runner, simulated, samples, precision)
     return {
@@ -260,10 +261,10 @@ def _simulated(
             "on the calibration samples below, compared with the float model on the accuracy samples; "
             "an estimate, not the DLC"
         ),
-        "calibration_samples": len(calibration_set.samples),
+        "calibration_samples": len(calibration_set),
         "calibration_source": calibration_set.source,
-        "accuracy_samples": len(samples.samples),
-        "top1_agreement": top1_agreement(runner, simulated, samples.samples),
+        "accuracy_samples": len(samples),
+        "top1_agreement": top1_agreement(runner, simulated, list(samples.samples())),
         **{key: compared[key] for key in ("thresholds", "passed", "outputs")},
     }
 

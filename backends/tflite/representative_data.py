@@ -11,11 +11,12 @@ name, as for the accuracy check), else seeded random inputs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from edgec.plugin import Dataset, Graph, SampleSet, load_samples, random_samples, stored_perm
+from edgec.plugin import Dataset, Graph, load_samples, random_samples, stored_perm
 
 # Enough for stable ranges on CNNs while keeping an int8 build of a mobile CNN well under 20 s.
 DEFAULT_CALIBRATION_SAMPLES = 32
@@ -23,23 +24,23 @@ DEFAULT_CALIBRATION_SAMPLES = 32
 
 def representative_inputs(
     graph: Graph, sample_data: Path | None, seed: int, count: int = DEFAULT_CALIBRATION_SAMPLES
-) -> SampleSet:
+) -> Dataset:
     """Logical (input-model layout) feeds for calibration, by input name: ``sample_data``'s first
     ``count``, else ``count`` random inputs drawn with ``seed`` (``--seed``)."""
     if sample_data is not None:
         loaded = load_samples(sample_data, graph.inputs)
-        return SampleSet(loaded.samples[:count], f"{loaded.source} (first {min(count, len(loaded.samples))})")
+        return replace(loaded.head(count), source=f"{loaded.source} (first {min(count, len(loaded))})")
     return random_samples(graph.inputs, count, seed)
 
 
-def stored_feeds(graph: Graph, samples: SampleSet) -> list[list[np.ndarray]]:
+def stored_feeds(graph: Graph, samples: Dataset) -> list[list[np.ndarray]]:
     """Each sample as the converted model's positional inputs, in their stored order."""
     return [
         [np.asarray(np.transpose(feed[v.name], stored_perm(v)), order="C") for v in graph.inputs]
-        for feed in samples.samples
+        for feed in samples.samples()
     ]
 
 
 def dataset_feeds(graph: Graph, dataset: Dataset) -> list[list[np.ndarray]]:
     """The engine's calibration samples as the converted model's positional inputs."""
-    return stored_feeds(graph, SampleSet(list(dataset.samples()), dataset.source))
+    return stored_feeds(graph, dataset)

@@ -39,10 +39,10 @@ def calibration_feeds(graph: Graph, options: CalibrationOptions) -> list[dict[st
     """The first ``samples`` samples of the .npz ``calibration``, or ``samples`` seeded random ones,
     less the ``reserve``d ones."""
     if options.calibration:
-        feeds = load_samples(Path(options.calibration), graph.inputs).samples[: options.samples]
+        data = load_samples(Path(options.calibration), graph.inputs).head(options.samples)
     else:
-        feeds = random_samples(graph.inputs, options.samples, options.seed).samples
-    return unreserved(feeds, options.reserve)
+        data = random_samples(graph.inputs, options.samples, options.seed)
+    return unreserved(list(data.samples()), options.reserve)
 
 
 def run_all(graph: Graph, feeds: Sequence[Feeds], extra_outputs: Iterable[str] = ()) -> Outputs:

@@ -38,8 +38,8 @@ from edgec.compression.options import CompressionRequest
 from edgec.compression.pass_inputs import Outputs, run_all
 from edgec.compression.sparsity import sparsity_gain
 from edgec.compression.ternary import ternary_report
-from edgec.data.datasets import load_dataset
-from edgec.data.samples import SampleSet, reserved, unreserved
+from edgec.data.datasets import Dataset, load_dataset
+from edgec.data.samples import reserved, unreserved
 from edgec.data.split import Split
 from edgec.errors import AccuracyError, UsageError
 from edgec.ir.graph import Graph
@@ -155,7 +155,7 @@ class Evaluation:
         return entry, measured
 
 
-def pass_data(options: BuildOptions, samples: SampleSet, split: Split | None = None) -> dict[str, Any]:
+def pass_data(options: BuildOptions, samples: Dataset, split: Split | None = None) -> dict[str, Any]:
     """The passes' calibration options: --sample-data, else an .npz --calibration-data (without the
     samples ``split`` holds out), else random inputs. Without --validation-data or ``split`` every
     ``RESERVE_EVERY``-th sample is reserved for judging."""
@@ -169,25 +169,25 @@ def pass_data(options: BuildOptions, samples: SampleSet, split: Split | None = N
         return {"calibration": str(calibration), "samples": count, "seed": options.seed, "reserve": reserve}
     return {
         "calibration": str(options.sample_data or ""),
-        "samples": len(samples.samples),
+        "samples": len(samples),
         "seed": options.seed,
         "reserve": reserve,
     }
 
 
 def _calibration_source(
-    options: BuildOptions, samples: SampleSet, graph: Graph, split: Split | None
+    options: BuildOptions, samples: Dataset, graph: Graph, split: Split | None
 ) -> tuple[list[Feeds], str]:
     """The samples the passes read (before reserving), as ``pass_data`` chooses them."""
     data = pass_data(options, samples, split)
     if data["calibration"] and data["calibration"] != str(options.sample_data or ""):
         loaded = load_dataset(Path(data["calibration"]), graph.inputs, purpose="calibration")
         return list(loaded.samples())[: data["samples"]], Path(data["calibration"]).name
-    return list(samples.samples), samples.source
+    return list(samples.samples()), samples.source
 
 
 def evaluation(
-    graph: Graph, options: BuildOptions, samples: SampleSet, split: Split | None = None
+    graph: Graph, options: BuildOptions, samples: Dataset, split: Split | None = None
 ) -> Evaluation:
     """--validation-data (with labels), else the share of the calibration data ``split`` holds out,
     else the reserved share of the passes' calibration samples."""
@@ -263,7 +263,7 @@ def run_measured(
 def compress(
     graph: Graph,
     options: BuildOptions,
-    samples: SampleSet,
+    samples: Dataset,
     target: Target,
     precision: str,
     split: Split | None = None,

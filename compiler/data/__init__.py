@@ -3,8 +3,8 @@
 - ``datasets``: ``Dataset`` (the samples of each input stacked, optional
   labels) and the loaders of images, .npz/.npy files and directories;
 - ``preprocess``: ``Preprocess``, how images become inputs;
-- ``samples``: ``SampleSet`` (the samples as feeds, in order, with where they
-  came from), seeded random inputs, a ``Dataset``'s samples as a
-  ``SampleSet``, and the samples reserved from the compression passes;
+- ``samples``: seeded random inputs, an .npz's samples and a ``Dataset``'s
+  first samples, each a ``Dataset`` that says where it came from, and the
+  samples reserved from the compression passes;
 - ``split``: the share of ``--calibration-data`` held out to judge the build.
 """

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,12 +50,20 @@ class Dataset:
 
     ``labels`` (optional) has one integer per sample, or ``[N, batch]`` for a
     model batch above 1. ``preprocess`` is the spec images went through.
+    ``indices`` (optional): the samples' positions in ``source``.
     """
 
     arrays: dict[str, np.ndarray]
     source: str
     labels: np.ndarray | None = None
     preprocess: Preprocess | None = None
+    indices: range | None = None
+
+    @classmethod
+    def stack(cls, feeds: Sequence[Mapping[str, np.ndarray]], source: str) -> Dataset:
+        """``feeds`` (one input name -> array mapping per sample) stacked."""
+        names = feeds[0].keys() if feeds else ()
+        return cls({name: np.stack([feed[name] for feed in feeds]) for name in names}, source)
 
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values()))) if self.arrays else 0
@@ -67,8 +76,21 @@ class Dataset:
 
     def head(self, count: int) -> Dataset:
         """The first ``count`` samples."""
-        labels = self.labels[:count] if self.labels is not None else None
-        return replace(self, arrays={k: v[:count] for k, v in self.arrays.items()}, labels=labels)
+        return self.rows(0, count)
+
+    def rows(self, start: int, stop: int) -> Dataset:
+        """Samples ``start`` to ``stop`` (exclusive)."""
+        labels = self.labels[start:stop] if self.labels is not None else None
+        indices = self.indices[start:stop] if self.indices is not None else None
+        arrays = {k: v[start:stop] for k, v in self.arrays.items()}
+        return replace(self, arrays=arrays, labels=labels, indices=indices)
+
+    def describe(self) -> dict[str, Any]:
+        """Where the samples came from, for reports: source, count and first/last index."""
+        shown = None
+        if self.indices is not None and len(self.indices):
+            shown = {"first": self.indices[0], "last": self.indices[-1]}
+        return {"source": self.source, "count": len(self), "indices": shown}
 
 
 def load_dataset(

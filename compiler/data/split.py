@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +63,6 @@ class Split:
         }
 
 
-def rows(dataset: Dataset, start: int, stop: int) -> Dataset:
-    """Samples ``start`` to ``stop`` (exclusive) of ``dataset``."""
-    labels = dataset.labels[start:stop] if dataset.labels is not None else None
-    return replace(dataset, arrays={k: v[start:stop] for k, v in dataset.arrays.items()}, labels=labels)
-
-
 def held_out_count(total: int) -> int:
     return max(MIN_HELD_OUT, math.ceil(total * HELD_OUT_SHARE))
 
@@ -82,7 +76,7 @@ def split_calibration(
         data = load_dataset(path, inputs, preprocess)
         held = held_out_count(len(data))
         if len(data) - held >= MIN_CALIBRATION:
-            return Split(rows(data, 0, len(data) - held), rows(data, len(data) - held, len(data)))
+            return Split(data.rows(0, len(data) - held), data.rows(len(data) - held, len(data)))
         _warn(path, f"has {len(data)} sample(s)", held)
         return None
     held = max(MIN_HELD_OUT, math.ceil(count / 4))
@@ -93,7 +87,7 @@ def split_calibration(
             raise
         _warn(path, f"has fewer than --calibration-samples {count} + {held}", held)
         return None
-    return Split(rows(data, 0, count), rows(data, count, count + held))
+    return Split(data.rows(0, count), data.rows(count, count + held))
 
 
 def _warn(path: Path, has: str, held: int) -> None:

@@ -17,6 +17,7 @@ hardware (``integer_only = true`` in the target's ``[hardware]``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,10 @@ from typing import Any
 from edgec.budget import Budget
 from edgec.data.datasets import Dataset, load_dataset
 from edgec.data.preprocess import Preprocess, parse_preprocess
-from edgec.data.samples import random_dataset
+from edgec.data.samples import random_samples
 from edgec.data.split import Split, split_calibration
 from edgec.errors import AccuracyError, UnsupportedOpError
-from edgec.ir.graph import Graph
+from edgec.ir.graph import Graph, Value
 from edgec.quantization.islands import float_islands
 from edgec.quantization.options import DEFAULT_METHOD, DEFAULT_ROUNDING, ROUNDING_MODES
 from edgec.quantization.parameters import CalibrationConfig
@@ -117,19 +118,21 @@ def load_datasets(graph: Graph, options: QuantizationOptions) -> Datasets:
             "no --calibration-data: calibrating on random inputs; the int8 ranges will not fit real data"
         )
         count = options.samples or RANDOM_CALIBRATION_SAMPLES
-        calibration = random_dataset(graph.inputs, count, (options.seed, 1), " (no --calibration-data)")
+        calibration = _random(graph.inputs, count, (options.seed, 1), " (no --calibration-data)")
         if validation is None:
-            validation = random_dataset(graph.inputs, RANDOM_CALIBRATION_SAMPLES, options.seed)
+            validation = _random(graph.inputs, RANDOM_CALIBRATION_SAMPLES, options.seed)
         return Datasets(calibration, validation)
     if validation is None:
         split = split_calibration(options.calibration_data, graph.inputs, spec, options.samples)
         if split is not None:
             return Datasets(split.calibration, split.held_out, split)
-        validation = random_dataset(
-            graph.inputs, RANDOM_CALIBRATION_SAMPLES, options.seed, " (nothing held out)"
-        )
+        validation = _random(graph.inputs, RANDOM_CALIBRATION_SAMPLES, options.seed, " (nothing held out)")
     calibration = load_dataset(options.calibration_data, graph.inputs, spec, options.samples)
     return Datasets(calibration, validation)
+
+
+def _random(inputs: Sequence[Value], count: int, seed: int | tuple[int, int], note: str = "") -> Dataset:
+    return random_samples(inputs, count, seed, f"random N(0,1) clipped to [-3,3], seed {seed}{note}")
 
 
 def quantize_for_build(

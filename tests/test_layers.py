@@ -170,11 +170,11 @@ def test_the_frontend_and_the_layers_below_the_engines_load_no_runtime(loads: di
 def test_the_check_names_a_violation() -> None:
     loads = {
         "edgec.metrics": {"edgec", "edgec.metrics", "edgec.pipeline"},
-        "edgec.compression.budget": {"edgec.compression", "edgec.quantization.qdq"},
+        "edgec.compression.stage": {"edgec.compression", "edgec.quantization.qdq"},
         "edgec.passes.cleanup": {"edgec.passes", "edgec.ir.graph", "onnxruntime"},
     }
     assert violations(loads) == [
-        "edgec.compression.budget (compression, rank 4) loads edgec.quantization.qdq (quantization, rank 4)",
+        "edgec.compression.stage (compression, rank 4) loads edgec.quantization.qdq (quantization, rank 4)",
         "edgec.metrics (metrics, rank 2) loads edgec.pipeline (driver, rank 5)",
     ]
     assert runtime_loads(loads) == ["edgec.passes.cleanup (passes) loads onnxruntime"]

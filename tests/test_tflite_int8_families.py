@@ -23,8 +23,8 @@ from edgec.backends.tflite.quantization import TFLITE_SCHEME
 from edgec.cli import main
 from edgec.frontend import load_model
 from edgec.quantization import Dataset, calibrate, quantize_qdq
+from edgec.quantization.evaluation import run_dataset
 from edgec.quantization.islands import float_islands
-from edgec.quantization.metrics import run_dataset
 
 
 def _save(path: Path, nodes: list, inputs: list, outputs: list, weights: dict[str, np.ndarray]) -> Path:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgec.compression.budget import parse_budgets, within
+from edgec.compression.budget_checks import parse_budgets, within
 from edgec.compression.obs import sparsegpt
 from edgec.compression.pass_inputs import CalibrationOptions, Outputs, calibration_feeds, run_all
 from edgec.compression.sequential import Compressor, sequential, split

@@ -32,7 +32,7 @@ import onnxruntime as ort
 from edgec import __version__
 from edgec.budget import Budget, check_measurable, unmet
 from edgec.compression.accounting import agreement, codebook_sizes, layer_density, total_macs, weight_bytes
-from edgec.compression.budget import budgets_text, metrics, without_labels
+from edgec.compression.budget_checks import budgets_text, metrics, without_labels
 from edgec.compression.huffman import encode_weights, storage_report
 from edgec.compression.options import CompressionRequest
 from edgec.compression.pass_inputs import Outputs, run_all

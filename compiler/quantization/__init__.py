@@ -59,8 +59,8 @@ _EXPORTS = {
     "quantize_qdq": "edgec.quantization.qdq",
     "quantized_layers": "edgec.quantization.qdq",
     "Metrics": "edgec.metrics",
-    "run_dataset": "edgec.quantization.metrics",
-    "evaluate": "edgec.quantization.metrics",
+    "run_dataset": "edgec.quantization.evaluation",
+    "evaluate": "edgec.quantization.evaluation",
     "compare_outputs": "edgec.metrics",
     "bias_corrections": "edgec.quantization.bias",
     "apply_bias_corrections": "edgec.quantization.bias",
@@ -119,8 +119,8 @@ if TYPE_CHECKING:
     from edgec.quantization.bias import apply_bias_corrections, bias_corrections
     from edgec.quantization.collect import Statistics, collect_statistics
     from edgec.quantization.debug import compare_tensors, float_islands
+    from edgec.quantization.evaluation import evaluate, run_dataset
     from edgec.quantization.learned_rounding import adaround_rounding
-    from edgec.quantization.metrics import evaluate, run_dataset
     from edgec.quantization.parameters import Calibration, CalibrationConfig, calibrate
     from edgec.quantization.qdq import quantize_qdq, quantized_layers
     from edgec.quantization.quantize_graph import QuantizationResult, quantize

@@ -35,7 +35,7 @@ from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
 from edgec.metrics import cosine_from_sums, snr_from_energy
 from edgec.quantization.bias import bias_corrections
-from edgec.quantization.metrics import evaluate, run_dataset
+from edgec.quantization.evaluation import evaluate, run_dataset
 from edgec.quantization.qdq import quantize_qdq, quantized_layers
 from edgec.quantization.quantize_graph import QuantizationResult
 from edgec.quantization.sensitivity import layer_sensitivity

@@ -40,10 +40,10 @@ from edgec.metrics import Metrics
 from edgec.passes.manager import run_step
 from edgec.quantization.bias import apply_bias_corrections, bias_corrections
 from edgec.quantization.equalization import equalize_for_calibration
+from edgec.quantization.evaluation import evaluate, run_dataset
 from edgec.quantization.grids import GridFit, fit_grids
 from edgec.quantization.islands import Island
 from edgec.quantization.learned_rounding import adaround_rounding
-from edgec.quantization.metrics import evaluate, run_dataset
 from edgec.quantization.parameters import Calibration, CalibrationConfig, calibrate
 from edgec.quantization.qdq import clone_graph, quantize_qdq, quantized_layers
 from edgec.quantization.rounding import gptq_rounding

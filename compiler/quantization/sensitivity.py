@@ -19,7 +19,7 @@ from edgec.budget import Budget, unmet
 from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Node
 from edgec.metrics import Metrics
-from edgec.quantization.metrics import evaluate
+from edgec.quantization.evaluation import evaluate
 from edgec.quantization.qdq import quantize_qdq
 from edgec.quantization.scheme import Placement
 

@@ -10,7 +10,7 @@ from compression_models import build_argv, digits_cnn, write_digits_model
 
 from edgec.budget import Budget
 from edgec.cli import main
-from edgec.compression.budget import parse_budgets, within
+from edgec.compression.budget_checks import parse_budgets, within
 from edgec.errors import UsageError
 
 

@@ -49,15 +49,3 @@ def run_all(graph: Graph, feeds: Sequence[Feeds], extra_outputs: Iterable[str] =
     """The graph's outputs (and ``extra_outputs``) for every feed, from one session."""
     sess = session(to_onnx(graph, extra_outputs=tuple(extra_outputs)), threads=1)
     return [run(sess, feed) for feed in feeds]
-
-
-def capture(graph: Graph, names: Sequence[str], feeds: Sequence[Feeds]) -> dict[str, np.ndarray]:
-    """Values ``names`` over all feeds, stacked on the batch axis (graph inputs come from the feeds)."""
-    inputs = {value.name for value in graph.inputs}
-    computed = [name for name in dict.fromkeys(names) if name not in inputs]
-    outputs = run_all(graph, feeds, computed) if computed else [{} for _ in feeds]
-    captured = {}
-    for name in dict.fromkeys(names):
-        source = feeds if name in inputs else outputs
-        captured[name] = np.concatenate([np.asarray(item[name]) for item in source], axis=0)
-    return captured

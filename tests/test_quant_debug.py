@@ -70,6 +70,19 @@ def corrupt(graph, layer: str = BROKEN, factor: float = 0.02) -> None:
     weight.quant = replace(weight.quant, scale=weight.quant.scale * factor)
 
 
+@pytest.fixture
+def broken_calibration(monkeypatch) -> None:
+    """Builds calibrate as usual, then ``corrupt`` the BROKEN layer's weight scale."""
+    real = quantize_graph.calibrate
+
+    def broken(graph, *args, **kwargs):
+        found = real(graph, *args, **kwargs)
+        corrupt(graph)
+        return found
+
+    monkeypatch.setattr(quantize_graph, "calibrate", broken)
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     return probability_map(tmp_path_factory.mktemp("debug") / "map.onnx")
@@ -117,15 +130,7 @@ def test_a_healthy_int8_build_passes(model, tmp_path):
     assert report["quantization"]["validation"]["samples"] == 8
 
 
-def test_a_broken_build_fails_naming_the_output_and_the_layer(model, tmp_path, monkeypatch, capsys):
-    real = quantize_graph.calibrate
-
-    def broken(graph, *args, **kwargs):
-        found = real(graph, *args, **kwargs)
-        corrupt(graph)
-        return found
-
-    monkeypatch.setattr(quantize_graph, "calibrate", broken)
+def test_a_broken_build_fails_naming_the_output_and_the_layer(model, tmp_path, broken_calibration, capsys):
     argv = ["build", str(model), "-t", "onnxruntime-cpu", "--precision", "int8", "-o", str(tmp_path / "b")]
     assert main([*argv, "--calibration-data", str(_calibration(tmp_path))]) == 7
     err = capsys.readouterr().err
@@ -135,15 +140,7 @@ def test_a_broken_build_fails_naming_the_output_and_the_layer(model, tmp_path, m
     assert not (tmp_path / "b").exists()
 
 
-def test_edgec_compare_names_the_broken_layer(model, tmp_path, monkeypatch, capsys):
-    real = quantize_graph.calibrate
-
-    def broken(graph, *args, **kwargs):
-        found = real(graph, *args, **kwargs)
-        corrupt(graph)
-        return found
-
-    monkeypatch.setattr(quantize_graph, "calibrate", broken)
+def test_edgec_compare_names_the_broken_layer(model, tmp_path, broken_calibration, capsys):
     argv = ["compare", str(model), "-t", "onnxruntime-cpu", "--calibration-data", str(_calibration(tmp_path))]
     assert main([*argv, "--islands", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -104,10 +104,11 @@ def _configure(
         return
     if precision == "int8-dynamic":
         return
-    # With ranges (FakeQuant ops) the representative data goes unused, but TFLiteConverter asks for it
-    # for integer-only conversion.
+    # With ranges (FakeQuant ops) the representative data is given only where TFLiteConverter demands
+    # it, for integer-only conversion: elsewhere the converter would calibrate the tensors that carry no
+    # range from it (the inputs of the engine's float layers) and quantize those layers after all.
     assert calibration is not None or ranged, f"precision {precision} needs calibration data or ranges"
-    if calibration is not None:
+    if calibration is not None and (recipe.integer_only or not ranged):
         converter.representative_dataset = lambda: (
             [np.asarray(a) for a in sample] for sample in calibration()
         )

@@ -299,8 +299,13 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         (cluster, "GPTQ-style, channel codebooks", [("cluster", {**channel, **rebuilt})]),
         (prune, "magnitude, per layer", [("prune", {"sparsity": 0.5})]),
         (prune, "SparseGPT in layer order", [("prune", {"sparsity": 0.5, **rebuilt})]),
-        (channels, "no refit", [("prune-channels", {"ratio": 0.2})]),
-        (channels, "held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
+        (channels, "L1 choice, no refit", [("prune-channels", {"ratio": 0.2})]),
+        (channels, "L1 choice, held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
+        (
+            channels,
+            "consumer-error (OBS) choice in layer order",
+            [("prune-channels", {"ratio": 0.2, "criterion": "obs", **data})],
+        ),
     ]
     settings = [s for s in settings if not options.group or s[0].split()[0] in options.group]
     print(

@@ -25,17 +25,34 @@ layer on held-out calibration samples: edgec.compression.reconstruction).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from edgec.compression.channel_selection import (
+    GroupChoice,
+    GroupConsumer,
+    allocate,
+    choose_group,
+    removal_costs,
+)
 from edgec.compression.pass_inputs import CalibrationOptions, calibration_feeds
-from edgec.compression.reconstruction import reconstruct
+from edgec.compression.reconstruction import DEFAULT_SETTINGS, reconstruct
+from edgec.compression.sequential import split
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Layout, Node, Value
 from edgec.ir.ops import ACTIVATIONS, ELEMENTWISE_BINARY, Op
-from edgec.ir.weight_matrices import is_weighted_layer, replace_constant, weight_matrix
+from edgec.ir.weight_matrices import (
+    groups,
+    is_weighted_layer,
+    replace_constant,
+    set_bias_vector,
+    set_weight_matrix,
+    weight_matrix,
+    weighted_layers,
+)
 from edgec.passes.manager import register
+from edgec.runtime import Feeds
 
 # Ops whose output channel c depends only on input channel c (input 0).
 PER_CHANNEL = ACTIVATIONS | {
@@ -54,13 +71,20 @@ PER_CHANNEL = ACTIVATIONS | {
     Op.ERF,
 }
 
+CRITERIA = ("l1", "l2", "obs")
 Segment = tuple[int | None, int]  # (channel space or None for fixed channels, channel count)
 
 
 @dataclass(frozen=True)
 class PruneChannelsOptions(CalibrationOptions):
     ratio: float = field(default=0.3, metadata={"help": "fraction of the channels of each group removed"})
-    criterion: str = field(default="l1", metadata={"help": "channel importance: l1 | l2 norm of weight rows"})
+    criterion: str = field(
+        default="l1",
+        metadata={
+            "help": "channel choice: l1 | l2 norm of the producers' weight rows, or obs: the consumers' "
+            "output error on calibration data (structured OBS in layer order, with the refit)"
+        },
+    )
     multiple: int = field(
         default=8,
         metadata={
@@ -72,6 +96,13 @@ class PruneChannelsOptions(CalibrationOptions):
         metadata={"help": "also prune residual streams (Add/Sub groups); they are the most sensitive"},
     )
     reconstruct: bool = field(default=False, metadata={"help": "refit the consumers on calibration data"})
+    allocation: str = field(
+        default="uniform",
+        metadata={
+            "help": "with criterion obs: uniform (each group loses the ratio) or global (one ranking of the "
+            "consumers' relative output errors decides how many each group loses, the ratio overall)"
+        },
+    )
 
 
 class ChannelSpaces:
@@ -203,17 +234,34 @@ def _importance(producers: list[Node], criterion: str) -> np.ndarray:
     return np.asarray(total)
 
 
-def choose_channels(spaces: ChannelSpaces, options: PruneChannelsOptions) -> dict[int, np.ndarray]:
-    """Root space -> sorted indices of the channels kept, for every unfrozen group that shrinks."""
-    kept = {}
+def prunable(spaces: ChannelSpaces, options: PruneChannelsOptions) -> list[int]:
+    """The root spaces of the unfrozen groups (residual ones only with ``residual``)."""
     residual = {spaces.find(s) for s in spaces.residual}
-    for root, producers in spaces.producers.items():
-        if spaces.is_frozen(root) or (root in residual and not options.residual):
-            continue
-        importance = _importance(producers, options.criterion)
+    return [
+        root
+        for root in spaces.producers
+        if not spaces.is_frozen(root) and (root not in residual or options.residual)
+    ]
+
+
+def uniform_keep(channels: int, ratio: float, multiple: int) -> int:
+    """The channels a group keeps: ``1 - ratio`` of them, rounded up to a multiple of ``multiple``."""
+    keep = int(np.ceil(channels * (1 - ratio) / multiple) * multiple)
+    return min(max(keep, 1), channels)
+
+
+def choose_channels(
+    spaces: ChannelSpaces, options: PruneChannelsOptions, keeps: dict[int, int] | None = None
+) -> dict[int, np.ndarray]:
+    """Root space -> sorted indices of the channels kept by weight norm, for every unfrozen group that
+    shrinks (to ``keeps[root]`` channels if given, else uniformly)."""
+    kept = {}
+    criterion = "l1" if options.criterion == "obs" else options.criterion
+    for root in prunable(spaces, options):
+        importance = _importance(spaces.producers[root], criterion)
         channels = importance.size
-        keep = int(np.ceil(channels * (1 - options.ratio) / options.multiple) * options.multiple)
-        keep = min(max(keep, 1), channels)
+        keep = uniform_keep(channels, options.ratio, options.multiple)
+        keep = keeps.get(root, channels) if keeps is not None else keep
         if keep < channels:
             kept[root] = np.sort(np.argsort(-importance, kind="stable")[:keep])
     return kept
@@ -221,8 +269,13 @@ def choose_channels(spaces: ChannelSpaces, options: PruneChannelsOptions) -> dic
 
 def _keep_of(spaces: ChannelSpaces, kept: dict[int, np.ndarray], value: Value) -> np.ndarray | None:
     segments = spaces.segments.get(value.name)
-    if segments is None:
-        return None
+    return None if segments is None else _indices(spaces, kept, segments, value.shape[1])
+
+
+def _indices(
+    spaces: ChannelSpaces, kept: dict[int, np.ndarray], segments: list[Segment], size: int
+) -> np.ndarray | None:
+    """The channels of a value laid out as ``segments`` that ``kept`` keeps; None if all of its ``size``."""
     parts, offset = [], 0
     for space, count in segments:
         root = spaces.find(space) if space is not None else None
@@ -231,7 +284,7 @@ def _keep_of(spaces: ChannelSpaces, kept: dict[int, np.ndarray], value: Value) -
         )
         offset += count
     indices = np.concatenate(parts)
-    return None if indices.size == value.shape[1] else indices
+    return None if indices.size == size else indices
 
 
 def _take(data: np.ndarray, axis: int, keep: np.ndarray | None) -> np.ndarray:
@@ -294,14 +347,159 @@ def rewrite(graph: Graph, spaces: ChannelSpaces, kept: dict[int, np.ndarray]) ->
     return sinks
 
 
+def _consumers(
+    graph: Graph, spaces: ChannelSpaces, root: int, rows: dict[str, np.ndarray | None]
+) -> list[GroupConsumer] | None:
+    """The group-1 layers reading the group's channels (None if one reads them twice or grouped)."""
+    channels = _channels(spaces, root)
+    found = []
+    for node in weighted_layers(graph):
+        offsets, offset = [], 0
+        for space, count in spaces.segments.get(node.inputs[0].name, []) if not _is_depthwise(node) else []:
+            if space is not None and spaces.find(space) == root:
+                offsets.append(offset)
+            offset += count
+        if not offsets:
+            continue
+        if len(offsets) > 1 or groups(node) != 1:
+            return None
+        per = weight_matrix(node).shape[1] // node.inputs[0].shape[1]
+        columns = (offsets[0] + np.arange(channels))[:, None] * per + np.arange(per)
+        found.append(GroupConsumer(node, columns, rows.get(node.output.name)))
+    return found or None
+
+
+def _channels(spaces: ChannelSpaces, root: int) -> int:
+    return next(
+        n for segs in spaces.segments.values() for s, n in segs if s is not None and spaces.find(s) == root
+    )
+
+
+def _shrink(spaces: ChannelSpaces, root: int, count: int) -> None:
+    """The group now has ``count`` channels: later rewrites index what is left."""
+    for name, segments in spaces.segments.items():
+        spaces.segments[name] = [
+            (s, count if s is not None and spaces.find(s) == root else n) for s, n in segments
+        ]
+
+
+def _first_use(graph: Graph, spaces: ChannelSpaces, root: int) -> int:
+    for index, node in enumerate(graph.nodes):
+        segments = spaces.segments.get(node.inputs[0].name, []) if node.inputs and node.inputs[0] else []
+        if is_weighted_layer(node) and any(s is not None and spaces.find(s) == root for s, _ in segments):
+            return index
+    return len(graph.nodes)
+
+
+def _apply(
+    graph: Graph, spaces: ChannelSpaces, root: int, choice: GroupChoice, consumers: list[GroupConsumer]
+) -> None:
+    rewrite(graph, spaces, {root: choice.keep})
+    for consumer, w, bias in zip(consumers, choice.weights, choice.biases, strict=True):
+        set_weight_matrix(graph, consumer.node, w)
+        if bias is not None:
+            set_bias_vector(graph, consumer.node, bias)
+    _shrink(spaces, root, len(choice.keep))
+
+
+def _global_keeps(
+    graph: Graph, spaces: ChannelSpaces, options: PruneChannelsOptions, fit: list[Feeds]
+) -> dict[int, int]:
+    """Channels kept per group from one ranking of the consumers' relative OBS costs on ``fit``: the
+    cheapest steps of ``multiple`` channels go until the ratio of all channels is removed, no group
+    losing more than twice the ratio."""
+    curves, fixed, total = {}, {}, 0
+    for root in prunable(spaces, options):
+        channels = _channels(spaces, root)
+        total += channels
+        consumers = _consumers(graph, spaces, root, {})
+        most = channels - uniform_keep(channels, min(2 * options.ratio, 1.0), options.multiple)
+        if consumers is None or most == 0:
+            fixed[root] = uniform_keep(channels, options.ratio, options.multiple)
+            continue
+        curves[root] = (channels, removal_costs(graph, consumers, fit, DEFAULT_SETTINGS, most))
+    target = round(options.ratio * total) - sum(_channels(spaces, r) - k for r, k in fixed.items())
+    return {**fixed, **allocate(curves, target, options.multiple)}
+
+
+def _refit_up_to(
+    graph: Graph,
+    reference: Graph,
+    feeds: list[Feeds],
+    stop: Node | None,
+    rows: dict[str, np.ndarray | None],
+    fitted: set[str],
+) -> None:
+    """Refit the layers before ``stop`` (all with None) that nothing fitted yet, towards the reference,
+    so that they absorb the error of the groups pruned before them (edgec.compression.reconstruction)."""
+    layers = weighted_layers(graph)
+    end = next((i for i, node in enumerate(layers) if node is stop), len(layers))
+    names = [node.name for node in layers[:end] if node.name not in fitted]
+    if not names:
+        return
+    output_rows = {n.name: rows[n.output.name] for n in layers[:end] if rows.get(n.output.name) is not None}
+    reconstruct(graph, reference, feeds, names, output_rows=output_rows)
+    fitted.update(names)
+
+
+def prune_in_order(graph: Graph, spaces: ChannelSpaces, options: PruneChannelsOptions) -> list[GroupChoice]:
+    """Group by group in the order of their consumers, each choice on the already-pruned model's inputs
+    (edgec.compression.channel_selection); the sizes are those of the L1 choice (or of the global
+    allocation). With ``reconstruct`` the other layers after the first pruned group are refitted in
+    the same order."""
+    feeds = calibration_feeds(graph, options)
+    data = split(feeds)
+    keeps = _global_keeps(graph, spaces, options, data[0]) if options.allocation == "global" else None
+    l1 = choose_channels(spaces, options, keeps)
+    reference = copy.deepcopy(graph)
+    original = copy.deepcopy(spaces.segments)
+    done: dict[int, np.ndarray] = {}
+    choices: list[GroupChoice] = []
+    order = sorted(l1, key=lambda r: _first_use(graph, spaces, r))
+    first = _first_use(graph, spaces, order[0]) if order else 0
+    fitted = {node.name for node in graph.nodes[:first] if is_weighted_layer(node)}  # no error to absorb
+    for root in order:
+        rows = {
+            name: _indices(spaces, done, segs, sum(n for _, n in segs)) for name, segs in original.items()
+        }
+        consumers = _consumers(graph, spaces, root, rows)
+        if options.reconstruct and consumers:
+            _refit_up_to(graph, reference, feeds, consumers[0].node, rows, fitted)
+        settings = replace(DEFAULT_SETTINGS, seed=DEFAULT_SETTINGS.seed + 10 * len(choices))
+        choice = (
+            GroupChoice(l1[root], [], [], "l1 (consumers not fitted)", np.nan, np.nan)
+            if consumers is None
+            else choose_group(graph, reference, consumers, data, l1[root], len(l1[root]), settings)
+        )
+        consumers = consumers or []
+        _apply(graph, spaces, root, choice, consumers)
+        fitted.update(c.node.name for c in consumers)
+        done[root] = choice.keep
+        choices.append(choice)
+    if options.reconstruct:
+        rows = {
+            name: _indices(spaces, done, segs, sum(n for _, n in segs)) for name, segs in original.items()
+        }
+        _refit_up_to(graph, reference, feeds, None, rows, fitted)
+    return choices
+
+
 @register("prune-channels", PruneChannelsOptions)
 def prune_channels(graph: Graph, options: PruneChannelsOptions) -> int:
     """Remove the least important output channels of Conv/Gemm/MatMul groups; returns the groups pruned."""
     if not 0.0 <= options.ratio < 1.0:
         raise UsageError(f"pass 'prune-channels': ratio must be in [0, 1), got {options.ratio}")
-    if options.criterion not in ("l1", "l2") or options.multiple < 1:
-        raise UsageError("pass 'prune-channels': criterion must be l1 or l2 and multiple at least 1")
+    if options.allocation not in ("uniform", "global"):
+        raise UsageError("pass 'prune-channels': allocation must be uniform or global")
+    if options.criterion not in CRITERIA or options.multiple < 1:
+        raise UsageError(
+            f"pass 'prune-channels': criterion must be one of {', '.join(CRITERIA)} and multiple at least 1"
+        )
     spaces = analyze(graph)
+    if options.criterion == "obs":
+        pruned = len(prune_in_order(graph, spaces, options))
+        graph.prune_unused_constants()
+        return pruned
     kept = choose_channels(spaces, options)
     if not kept:
         return 0

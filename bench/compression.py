@@ -18,7 +18,8 @@ Wilson intervals. First the issue's bars:
 - EfficientNet-Lite0: cluster 16, 50 % unstructured sparsity and
   prune-channels 0.2, each data-free (nearest centroid, magnitude, no refit)
   beside the layer-order reconstruction (GPTQ-style assignment, SparseGPT,
-  held-out-chosen refit).
+  held-out-chosen refit; for prune-channels also the channels chosen by
+  their consumers' output error, structured OBS).
 
 Then (unless --skip-table), per technique and combination, relative to the
 uncompressed model (after cleanup): dense weight bytes, Deep Compression
@@ -303,7 +304,7 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         (channels, "L1 choice, held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
         (
             channels,
-            "consumer-error (OBS) choice in layer order",
+            "consumers' OBS error choice, layer order",
             [("prune-channels", {"ratio": 0.2, "criterion": "obs", **data})],
         ),
     ]

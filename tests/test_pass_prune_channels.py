@@ -9,7 +9,7 @@ import pytest
 from helpers import Builder, random_feeds
 
 from edgec.compression.accounting import total_macs, weight_bytes
-from edgec.compression.prune_channels import analyze
+from edgec.compression.channel_groups import analyze
 from edgec.frontend import load_model
 from edgec.ir import Op
 from edgec.passes import make_spec, run_passes

@@ -16,9 +16,8 @@ With criterion ``obs`` the channels are chosen from data instead, group by
 group in the order of their consumers, by the output error their removal
 leaves in the consumers after the best compensation (structured OBS on the
 already-pruned model's inputs, edgec.compression.channel_selection), the
-refit included (edgec.compression.channel_order); ``allocation global``
-lets one ranking of those errors set how many channels each group loses,
-and ``reconstruct`` then also refits the layers between the consumers.
+refit included (edgec.compression.channel_order; ``reconstruct`` is then
+implied).
 """
 
 from __future__ import annotations
@@ -35,10 +34,9 @@ from edgec.compression.channel_groups import (
     rewrite,
     uniform_keep,
 )
-from edgec.compression.channel_order import global_keeps, prune_in_order
+from edgec.compression.channel_order import prune_in_order
 from edgec.compression.pass_inputs import CalibrationOptions, calibration_feeds
 from edgec.compression.reconstruction import reconstruct
-from edgec.compression.sequential import split
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph
 from edgec.passes.manager import register
@@ -53,7 +51,8 @@ class PruneChannelsOptions(CalibrationOptions):
         default="l1",
         metadata={
             "help": "channel choice: l1 | l2 norm of the producers' weight rows, or obs: the consumers' "
-            "output error on calibration data (structured OBS in layer order, with the refit)"
+            "output error on calibration data (structured OBS in layer order, with the refit; helps on "
+            "inputs like the calibration data, not on others: README)"
         },
     )
     multiple: int = field(
@@ -67,13 +66,6 @@ class PruneChannelsOptions(CalibrationOptions):
         metadata={"help": "also prune residual streams (Add/Sub groups); they are the most sensitive"},
     )
     reconstruct: bool = field(default=False, metadata={"help": "refit the consumers on calibration data"})
-    allocation: str = field(
-        default="uniform",
-        metadata={
-            "help": "with criterion obs: uniform (each group loses the ratio) or global (one ranking of the "
-            "consumers' relative output errors decides how many each group loses, the ratio overall)"
-        },
-    )
 
 
 def _uniform(spaces: ChannelSpaces, roots: list[int], options: PruneChannelsOptions) -> dict[int, int]:
@@ -85,8 +77,6 @@ def prune_channels(graph: Graph, options: PruneChannelsOptions) -> int:
     """Remove the least important output channels of Conv/Gemm/MatMul groups; returns the groups pruned."""
     if not 0.0 <= options.ratio < 1.0:
         raise UsageError(f"pass 'prune-channels': ratio must be in [0, 1), got {options.ratio}")
-    if options.allocation not in ("uniform", "global"):
-        raise UsageError("pass 'prune-channels': allocation must be uniform or global")
     if options.criterion not in CRITERIA or options.multiple < 1:
         raise UsageError(
             f"pass 'prune-channels': criterion must be one of {', '.join(CRITERIA)} and multiple at least 1"
@@ -95,12 +85,8 @@ def prune_channels(graph: Graph, options: PruneChannelsOptions) -> int:
     roots = prunable(spaces, options.residual)
     if options.criterion == "obs":
         feeds = calibration_feeds(graph, options)
-        if options.allocation == "global":
-            keeps = global_keeps(graph, spaces, roots, options.ratio, options.multiple, split(feeds)[0])
-        else:
-            keeps = _uniform(spaces, roots, options)
-        l1 = choose_channels(spaces, roots, "l1", keeps)
-        pruned = len(prune_in_order(graph, spaces, l1, feeds, options.reconstruct))
+        l1 = choose_channels(spaces, roots, "l1", _uniform(spaces, roots, options))
+        pruned = len(prune_in_order(graph, spaces, l1, feeds))
         graph.prune_unused_constants()
         return pruned
     kept = choose_channels(spaces, roots, options.criterion, _uniform(spaces, roots, options))

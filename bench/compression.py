@@ -1,7 +1,7 @@
 """Compression techniques on the digits CNN and EfficientNet-Lite0: size, MACs, held-out accuracy, latency.
 
     .venv/bin/python bench/compression.py [--skip-efficientnet] [--skip-tflite] [--skip-table]
-        [--calibration 32] [--validation 128]
+        [--calibration 32] [--validation 128] [--alike 0] [--group cluster|prune|prune-channels]
 
 Everything is judged on data that calibrated nothing: the digits test split
 (the passes calibrate on the training split), and for EfficientNet-Lite0
@@ -18,7 +18,8 @@ Wilson intervals. First the issue's bars:
 - EfficientNet-Lite0: cluster 16, 50 % unstructured sparsity and
   prune-channels 0.2, each data-free (nearest centroid, magnitude, no refit)
   beside the layer-order reconstruction (GPTQ-style assignment, SparseGPT,
-  held-out-chosen refit).
+  held-out-chosen refit; for prune-channels also the channels chosen by
+  their consumers' output error, structured OBS).
 
 Then (unless --skip-table), per technique and combination, relative to the
 uncompressed model (after cleanup): dense weight bytes, Deep Compression
@@ -47,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compression_models import digits_cnn, digits_graph, write_calibration, write_digits_model  # noqa: E402
-from natural_inputs import calibration_inputs, held_out_inputs  # noqa: E402
+from natural_inputs import CALIBRATION_PHOTOS, calibration_inputs, crops, held_out_inputs  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
 from edgec import backend_registry  # noqa: E402
@@ -285,6 +286,11 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
     np.savez(calibration_path, input=calibration_inputs(EFFICIENTNET_MODEL, options.calibration)[:, None])
     validation = [{"input": crop[None]} for crop in held_out_inputs(EFFICIENTNET_MODEL, options.validation)]
     reference = np.array([o["logits"].argmax() for o in run_all(base, validation)])
+    # Diagnostic only: new crops (another seed) of the calibration photos, to tell fitting the
+    # calibration photos from fitting the task.
+    photos = crops(EFFICIENTNET_MODEL, CALIBRATION_PHOTOS, options.alike, seed=7) if options.alike else []
+    alike = [{"input": crop[None]} for crop in photos]
+    alike_reference = np.array([o["logits"].argmax() for o in run_all(base, alike)])
     data = {"calibration": str(calibration_path), "samples": options.calibration}
     rebuilt = {"reconstruct": True, **data}
     cluster, prune, channels = (
@@ -299,8 +305,13 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         (cluster, "GPTQ-style, channel codebooks", [("cluster", {**channel, **rebuilt})]),
         (prune, "magnitude, per layer", [("prune", {"sparsity": 0.5})]),
         (prune, "SparseGPT in layer order", [("prune", {"sparsity": 0.5, **rebuilt})]),
-        (channels, "no refit", [("prune-channels", {"ratio": 0.2})]),
-        (channels, "held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
+        (channels, "L1 choice, no refit", [("prune-channels", {"ratio": 0.2})]),
+        (channels, "L1 choice, held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
+        (
+            channels,
+            "consumers' OBS error choice, layer order",
+            [("prune-channels", {"ratio": 0.2, "criterion": "obs", **data})],
+        ),
     ]
     settings = [s for s in settings if not options.group or s[0].split()[0] in options.group]
     print(
@@ -315,11 +326,17 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         seconds = time.perf_counter() - start
         got = np.array([o["logits"].argmax() for o in run_all(graph, validation)])
         ratio = storage_report(graph)["ratio"]
+        alike_hits = int(
+            np.sum(np.array([o["logits"].argmax() for o in run_all(graph, alike)]) == alike_reference)
+        )
+        shown_alike = (
+            f"; new crops of the calibration photos {_share(alike_hits, len(alike))}" if alike else ""
+        )
         sparsity = 1 - layer_density(graph)
         label, shown = ("" if setting == shown else setting), setting
         print(
             f"  {label:<30} {method:<38} {_share(int(np.sum(got == reference)), len(reference))}  "
-            f"storage {ratio:.1f}x, sparsity {sparsity:.3f}, {seconds:.0f} s",
+            f"storage {ratio:.1f}x, sparsity {sparsity:.3f}, {seconds:.0f} s{shown_alike}",
             flush=True,
         )
 
@@ -338,6 +355,12 @@ def main() -> None:
     )
     parser.add_argument("--calibration", type=int, default=32, help="EfficientNet calibration crops")
     parser.add_argument("--validation", type=int, default=128, help="EfficientNet validation crops")
+    parser.add_argument(
+        "--alike",
+        type=int,
+        default=0,
+        help="also judge on this many new crops of the calibration photos (a diagnostic, not a bar)",
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if not options.skip_digits:

@@ -54,3 +54,8 @@ def test_specs_run_structure_first_and_reject_a_bad_prune_spec():
     assert specs[1].options.mode == "sensitivity" and specs[1].options.reconstruct
     with pytest.raises(UsageError, match="SPARSITY"):
         compression_specs(CompressionRequest(prune="lots"), {})
+    (channels,) = compression_specs(CompressionRequest(prune_channels="0.2:obs"), {})
+    assert channels.options.ratio == 0.2 and channels.options.criterion == "obs"
+    assert specs[0].options.criterion == "l1" and specs[0].options.reconstruct
+    with pytest.raises(UsageError, match="RATIO"):
+        compression_specs(CompressionRequest(prune_channels="0.2:best"), {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgec.compression.obs import cluster_obs, damped, inverse_upper, sparsegpt
+from edgec.compression.obs import channel_obs, cluster_obs, damped, inverse_upper, sparsegpt
 
 
 def _correlated_inputs(rows: int, cols: int, seed: int) -> np.ndarray:
@@ -59,3 +59,16 @@ def test_gptq_assignment_beats_nearest_centroid_per_channel_on_held_out_inputs()
     shared = cluster_obs(w, hessian, None, keep, 4, shared=True)
     assert np.unique(shared).size <= 4
     assert _held_error(w, nearest, held) < 0.5 * _held_error(w, shared, held)  # per-channel codebooks pay
+
+
+def test_channel_obs_reports_the_output_error_it_causes_and_removes_duplicate_channels_first():
+    x = _correlated_inputs(256, 12, 4)[0]  # 6 channels of 2 columns each (a 2-tap kernel)
+    x[:, 10:12] = x[:, 2:4]  # channel 5 repeats channel 1
+    w = np.random.default_rng(8).normal(size=(5, 12))
+    columns = np.arange(12).reshape(6, 2)
+    hessian = x.T @ x + 1e-6 * np.eye(12)
+    removed, costs, (updated,) = channel_obs([w], [np.linalg.inv(hessian)], [columns], 2)
+    assert removed[0] in (1, 5) and costs[0] < 1e-6 * np.sum((x @ w.T) ** 2)
+    assert np.all(updated[:, columns[removed].ravel()] == 0)
+    error = np.sum((x @ (w - updated).T) ** 2)
+    assert sum(costs) == pytest.approx(error, rel=1e-3)

@@ -9,7 +9,7 @@ import pytest
 from helpers import Builder, random_feeds
 
 from edgec.compression.accounting import total_macs, weight_bytes
-from edgec.compression.prune_channels import analyze
+from edgec.compression.channel_groups import analyze
 from edgec.frontend import load_model
 from edgec.ir import Op
 from edgec.passes import make_spec, run_passes
@@ -149,3 +149,50 @@ def test_the_refit_of_a_layer_that_lost_inputs_and_outputs_cuts_the_held_out_err
         )
 
     assert error(refit) < 0.8 * error(plain)
+
+
+def _redundant():
+    """conv (8 channels: 0-3 smaller but each its own, 6-7 copies of 4-5) -> relu -> 1x1 conv."""
+    b = Builder()
+    x = b.input("x", (1, 4, 6, 6))
+    h = b.conv(x, 8)
+    weight, bias = h.producer.inputs[1].data, h.producer.inputs[2].data
+    weight[:4] *= 0.5
+    bias[:4] *= 0.5
+    weight[6:], bias[6:] = weight[4:6], bias[4:6]
+    return b.output(b.conv(b.node(Op.RELU, [h], name="act"), 6, kernel=1))
+
+
+def _calibrated(tmp_path, graph, samples=32):
+    path = tmp_path / "calib.npz"
+    np.savez(path, x=np.stack([random_feeds(graph, seed)["x"] for seed in range(samples)]))
+    return {"calibration": str(path), "samples": samples, "multiple": 1}
+
+
+def _held_out_error(graph, reference):
+    feeds = [random_feeds(graph, seed) for seed in range(100, 108)]
+    name = graph.outputs[0].name
+    return sum(float(np.sum((run_graph(graph, f)[name] - run_graph(reference, f)[name]) ** 2)) for f in feeds)
+
+
+def test_the_obs_choice_removes_redundant_channels_that_the_weight_norms_keep(tmp_path):
+    reference = _redundant()
+    data = _calibrated(tmp_path, reference)
+    by_norm, by_error = _redundant(), _redundant()
+    run_passes(by_norm, [make_spec("prune-channels", {"ratio": 0.25, "reconstruct": True, **data})])
+    run_passes(by_error, [make_spec("prune-channels", {"ratio": 0.25, "criterion": "obs", **data})])
+    assert by_norm.values["act"].shape[1] == by_error.values["act"].shape[1] == 6
+    assert _held_out_error(by_error, reference) < 0.05 * _held_out_error(by_norm, reference)
+
+
+def test_the_obs_choice_keeps_a_graph_it_does_not_shrink_and_drops_dead_channels_exactly(tmp_path):
+    graph = _block_graph()
+    feeds = random_feeds(graph)
+    expected = run_graph(graph, feeds)[graph.outputs[0].name]
+    data = {**_calibrated(tmp_path, graph), "criterion": "obs", "residual": True}
+    (record,) = run_passes(graph, [make_spec("prune-channels", {**data, "ratio": 0.1, "multiple": 8})])
+    assert record.rewrites == 0 and graph.values["relu_a"].shape[1] == 8
+    np.testing.assert_array_equal(run_graph(graph, feeds)[graph.outputs[0].name], expected)
+    (record,) = run_passes(graph, [make_spec("prune-channels", {**data, "ratio": 0.25})])
+    assert record.rewrites == 5 and graph.values["relu_a"].shape[1] == 6
+    np.testing.assert_allclose(run_graph(graph, feeds)[graph.outputs[0].name], expected, rtol=1e-4, atol=1e-4)

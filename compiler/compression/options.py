@@ -15,7 +15,7 @@ class CompressionRequest:
     """What the command line asked for; None/False: that technique is off."""
 
     prune: str | None = None  # "SPARSITY" or "SPARSITY:MODE" (layer, global, sensitivity, 2of4)
-    prune_channels: float | None = None
+    prune_channels: float | str | None = None  # RATIO or "RATIO:obs"
     low_rank: float | None = None
     cluster: int | str | None = None  # K or "K:MODE" (layer, channel)
     huffman: bool = False
@@ -37,9 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--prune-channels",
-        type=float,
-        metavar="RATIO",
-        help="remove this fraction of Conv/Gemm output channels",
+        metavar="RATIO[:obs]",
+        help="remove this fraction of Conv/Gemm output channels, e.g. 0.2 (the smallest weights; their "
+        "consumers refitted) or 0.2:obs (those whose loss leaves the least output error in their consumers "
+        "on the samples: for samples like the deployment data)",
     )
     group.add_argument(
         "--low-rank",

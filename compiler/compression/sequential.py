@@ -81,7 +81,7 @@ def split(feeds: Sequence[Feeds], every: int = HELD_EVERY) -> tuple[list[Feeds],
     return fit, held
 
 
-def _patches(graph: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed: int) -> np.ndarray:
+def sampled_patches(graph: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed: int) -> np.ndarray:
     """The layer's im2col input [groups, positions, cols] on ``feeds``, ``budget`` positions sampled."""
     name = node.inputs[0].name
     inputs = [value.name for value in graph.inputs]
@@ -101,7 +101,7 @@ def _patches(graph: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed
 
 
 @dataclass(frozen=True)
-class _Problem:
+class LayerProblem:
     x: np.ndarray  # [groups, n, cols] compressed-model inputs (fitting)
     y: np.ndarray  # [n, out] reference pre-activation outputs
     x_held: np.ndarray
@@ -137,7 +137,7 @@ def _grouped(node: Node) -> np.ndarray:
 
 
 def _refit(
-    problem: _Problem, hessian: np.ndarray, h: np.ndarray, mean: np.ndarray, start: np.ndarray
+    problem: LayerProblem, hessian: np.ndarray, h: np.ndarray, mean: np.ndarray, start: np.ndarray
 ) -> np.ndarray:
     """Ridge least squares of the weights towards the reference outputs, pulled towards ``start``."""
     g, rows, _ = start.shape
@@ -150,7 +150,7 @@ def _refit(
 
 
 def compress_layer(
-    node: Node, problem: _Problem, start: np.ndarray, compressor: Compressor, settings: SequentialSettings
+    node: Node, problem: LayerProblem, start: np.ndarray, compressor: Compressor, settings: SequentialSettings
 ) -> tuple[np.ndarray, np.ndarray | None, LayerRecord]:
     """The best candidate on the held-out samples: (weights [groups, rows, cols], bias, record)."""
     plain = compressor(node, start, None, None)
@@ -175,11 +175,11 @@ def compress_layer(
     return w, bias, LayerRecord(node.name, choice, error, plain_error)
 
 
-def _target(
+def reference_outputs(
     reference: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed: int, rows: np.ndarray | None
 ) -> np.ndarray:
     """The reference layer's pre-activation outputs [positions, out] (``rows``: only those channels)."""
-    x = _patches(reference, node, feeds, budget, seed)
+    x = sampled_patches(reference, node, feeds, budget, seed)
     y = layer_outputs(node, x, weight_matrix(node).astype(np.float64), bias_vector(node))
     return y if rows is None else y[:, rows]
 
@@ -203,11 +203,11 @@ def sequential(
         ref_node = ref_nodes[node.name]
         seed = settings.seed + len(records)
         rows = (output_rows or {}).get(node.name)
-        problem = _Problem(
-            _patches(graph, node, fit, settings.fit_rows, seed),
-            _target(reference, ref_node, fit, settings.fit_rows, seed, rows),
-            _patches(graph, node, held, settings.held_rows, seed + 1),
-            _target(reference, ref_node, held, settings.held_rows, seed + 1, rows),
+        problem = LayerProblem(
+            sampled_patches(graph, node, fit, settings.fit_rows, seed),
+            reference_outputs(reference, ref_node, fit, settings.fit_rows, seed, rows),
+            sampled_patches(graph, node, held, settings.held_rows, seed + 1),
+            reference_outputs(reference, ref_node, held, settings.held_rows, seed + 1, rows),
             can_have_bias(node),
         )
         w, bias, record = compress_layer(node, problem, _grouped(node), compressor, settings)

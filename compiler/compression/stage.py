@@ -90,6 +90,17 @@ def _cluster_options(spec: int | str, data: dict[str, Any]) -> dict[str, Any]:
     return {"clusters": clusters, "codebook": codebook or "layer", "reconstruct": True, **data}
 
 
+def _channel_options(spec: float | str, data: dict[str, Any]) -> dict[str, Any]:
+    ratio, _, criterion = str(spec).partition(":")
+    try:
+        value = float(ratio)
+    except ValueError:
+        value = None
+    if value is None or criterion not in ("", "obs"):
+        raise UsageError(f"--prune-channels expects RATIO[:obs], e.g. 0.2 or 0.2:obs, got '{spec}'")
+    return {"ratio": value, "criterion": criterion or "l1", "reconstruct": True, **data}
+
+
 def _prune_options(spec: str, data: dict[str, Any], budgets: Sequence[Budget]) -> dict[str, Any]:
     sparsity, _, mode = spec.partition(":")
     try:
@@ -110,9 +121,7 @@ def compression_specs(
     """The pass specs, in order; ``data`` holds the calibration options (calibration, samples, seed)."""
     specs = []
     if request.prune_channels is not None:
-        specs.append(
-            make_spec("prune-channels", {"ratio": request.prune_channels, "reconstruct": True, **data})
-        )
+        specs.append(make_spec("prune-channels", _channel_options(request.prune_channels, data)))
     if request.prune is not None:
         options = _prune_options(request.prune, data, budgets)
         specs.append(make_spec("prune", {**options, "reconstruct": True}))

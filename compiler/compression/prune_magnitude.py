@@ -1,8 +1,12 @@
 """``prune``: unstructured pruning of Conv, Gemm and MatMul weights, magnitude or second-order.
 
-Modes: ``layer`` prunes each layer to ``sparsity``, ``global`` prunes to
-per-layer sparsities that one magnitude threshold over all layers gives,
-``sensitivity`` scans each layer alone over a grid of sparsities (output
+Modes: ``layer`` prunes each layer to ``sparsity``, ``global`` prunes
+``sparsity`` of all the weights, at per-layer sparsities that one threshold
+over all layers gives: on the output error each layer's next step of
+sparsity adds per weight it removes (``ranking`` sensitivity: the scan and
+step order below, followed until the overall target is reached, the last
+step stopped partway), or on the weights' magnitude (``ranking``
+magnitude, data-free); ``sensitivity`` scans each layer alone over a grid of sparsities (output
 error vs sparsity, as Han et al. do) to order the steps, then searches that
 order for the sparsest model (each layer at most ``sparsity``) within the
 accuracy ``budget`` (``--max-accuracy-drop``'s METRIC=VALUE budgets, against
@@ -43,6 +47,7 @@ from edgec.passes.manager import register
 from edgec.runtime import Feeds
 
 MODES = ("layer", "global", "sensitivity", "2of4")
+RANKINGS = ("sensitivity", "magnitude")
 SCAN_GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
@@ -53,6 +58,13 @@ class PruneOptions(CalibrationOptions):
         metadata={"help": "fraction of weights set to zero (the per-layer cap in sensitivity mode)"},
     )
     mode: str = field(default="layer", metadata={"help": "layer | global | sensitivity | 2of4"})
+    ranking: str = field(
+        default="sensitivity",
+        metadata={
+            "help": "global mode: what the one threshold ranks: sensitivity (output error added per "
+            "weight removed, scanned layer by layer on calibration samples) | magnitude (data-free)"
+        },
+    )
     budget: str = field(
         default="top1=1",
         metadata={
@@ -163,6 +175,41 @@ def step_order(curves: dict[str, dict[float, float]], sizes: dict[str, int]) -> 
         allocations.append(dict(chosen))
 
 
+def removed(allocation: dict[str, float], sizes: dict[str, int]) -> float:
+    """Weights an allocation removes."""
+    return sum(sparsity * sizes[name] for name, sparsity in allocation.items())
+
+
+def target_allocation(
+    curves: dict[str, dict[float, float]], sizes: dict[str, int], target: float
+) -> dict[str, float]:
+    """``step_order`` followed until ``target`` of all the weights are removed; the layer of the last
+    step stops partway, so that the overall sparsity is ``target`` (the grid's sparsest if it cannot)."""
+    wanted = target * sum(sizes.values())
+    previous: dict[str, float] | None = None
+    for allocation in step_order(curves, sizes):
+        excess = removed(allocation, sizes) - wanted
+        if excess >= 0:
+            if previous is None:
+                return allocation
+            name = next(n for n in allocation if allocation[n] != previous[n])
+            allocation[name] -= excess / sizes[name]
+            return allocation
+        previous = allocation
+    return previous or {}
+
+
+def layer_sizes(graph: Graph) -> dict[str, int]:
+    return {node.name: node.const_input(1).size for node in weighted_layers(graph)}
+
+
+def sensitivity_global(graph: Graph, feeds: Sequence[Feeds], sparsity: float) -> dict[str, float]:
+    """Global mode ranked by sensitivity: per-layer sparsities removing ``sparsity`` of all weights, the
+    layers scanned on the fitting share of ``feeds`` (the held-out share judges the reconstruction)."""
+    curves = sensitivity_scan(graph, split(feeds)[0], max(SCAN_GRID))
+    return target_allocation(curves, layer_sizes(graph), sparsity)
+
+
 def allocation_fits(
     graph: Graph, allocation: dict[str, float], feeds: Sequence[Feeds], options: PruneOptions
 ) -> bool:
@@ -179,8 +226,7 @@ def search(graph: Graph, feeds: Sequence[Feeds], options: PruneOptions) -> tuple
     """Sensitivity mode: the allocations of ``step_order`` (scanned on the fitting share of ``feeds``) and
     the index of the sparsest that ``allocation_fits``, by bisection."""
     curves = sensitivity_scan(graph, split(feeds)[0], options.sparsity)
-    sizes = {node.name: node.const_input(1).size for node in weighted_layers(graph)}
-    allocations = step_order(curves, sizes)
+    allocations = step_order(curves, layer_sizes(graph))
     low, high = 0, len(allocations) - 1
     while low < high:
         middle = (low + high + 1) // 2
@@ -192,6 +238,10 @@ def search(graph: Graph, feeds: Sequence[Feeds], options: PruneOptions) -> tuple
 def _check(options: PruneOptions) -> None:
     if options.mode not in MODES:
         raise UsageError(f"pass 'prune': mode must be one of {', '.join(MODES)}, got '{options.mode}'")
+    if options.ranking not in RANKINGS:
+        raise UsageError(
+            f"pass 'prune': ranking must be one of {', '.join(RANKINGS)}, got '{options.ranking}'"
+        )
     if not 0.0 <= options.sparsity < 1.0:
         raise UsageError(f"pass 'prune': sparsity must be in [0, 1), got {options.sparsity}")
     if options.mode == "2of4" and options.sparsity != 0.5:
@@ -207,10 +257,13 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
     """Prune Conv/Gemm/MatMul layers (magnitude or SparseGPT); returns the layers pruned."""
     _check(options)
     layers = weighted_layers(graph)
-    needs_data = options.mode == "sensitivity" or options.reconstruct
+    by_sensitivity = options.mode == "global" and options.ranking == "sensitivity"
+    needs_data = options.mode == "sensitivity" or by_sensitivity or options.reconstruct
     feeds = calibration_feeds(graph, options) if needs_data else []
     if options.mode == "layer":
         sparsities = {node.name: options.sparsity for node in layers}
+    elif by_sensitivity:
+        sparsities = sensitivity_global(graph, feeds, options.sparsity)
     elif options.mode == "global":
         sparsities = global_sparsities(layers, options.sparsity)
     elif options.mode == "2of4":

@@ -36,9 +36,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.compression.budget_checks import parse_budgets, within
-from edgec.compression.obs import sparsegpt
+from edgec.compression.obs import relative_saliency, sparsegpt
 from edgec.compression.pass_inputs import CalibrationOptions, Outputs, calibration_feeds, run_all
-from edgec.compression.sequential import Compressor, sequential, split
+from edgec.compression.sequential import (
+    Compressor,
+    SequentialSettings,
+    grouped_weights,
+    layer_inputs,
+    sequential,
+    split,
+)
 from edgec.compression.sparsity import has_2of4_shape, mask_2of4
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Node
@@ -47,7 +54,8 @@ from edgec.passes.manager import register
 from edgec.runtime import Feeds
 
 MODES = ("layer", "global", "sensitivity", "2of4")
-RANKINGS = ("sensitivity", "magnitude")
+RANKINGS = ("sensitivity", "obs", "magnitude")
+OBS_DAMPING = 0.01
 SCAN_GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
@@ -210,6 +218,19 @@ def sensitivity_global(graph: Graph, feeds: Sequence[Feeds], sparsity: float) ->
     return target_allocation(curves, layer_sizes(graph), sparsity)
 
 
+def saliency_global(graph: Graph, feeds: Sequence[Feeds], sparsity: float) -> dict[str, float]:
+    """Global mode ranked by OBS saliency: the per-layer sparsities one threshold over every weight's
+    ``relative_saliency`` gives, the layers' input Hessians from the fitting share of ``feeds``."""
+    fit, rows = split(feeds)[0], SequentialSettings().fit_rows
+    saliencies = {}
+    for seed, node in enumerate(weighted_layers(graph)):
+        x = layer_inputs(graph, node, fit, rows, seed)
+        hessian = x.transpose(0, 2, 1) @ x
+        saliencies[node.name] = relative_saliency(grouped_weights(node), hessian, OBS_DAMPING)
+    threshold = np.quantile(np.concatenate([s.ravel() for s in saliencies.values()]), sparsity)
+    return {name: float(np.mean(s <= threshold)) for name, s in saliencies.items()}
+
+
 def allocation_fits(
     graph: Graph, allocation: dict[str, float], feeds: Sequence[Feeds], options: PruneOptions
 ) -> bool:
@@ -257,12 +278,14 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
     """Prune Conv/Gemm/MatMul layers (magnitude or SparseGPT); returns the layers pruned."""
     _check(options)
     layers = weighted_layers(graph)
-    by_sensitivity = options.mode == "global" and options.ranking == "sensitivity"
-    needs_data = options.mode == "sensitivity" or by_sensitivity or options.reconstruct
+    ranked = options.mode == "global" and options.ranking != "magnitude"
+    needs_data = options.mode == "sensitivity" or ranked or options.reconstruct
     feeds = calibration_feeds(graph, options) if needs_data else []
     if options.mode == "layer":
         sparsities = {node.name: options.sparsity for node in layers}
-    elif by_sensitivity:
+    elif ranked and options.ranking == "obs":
+        sparsities = saliency_global(graph, feeds, options.sparsity)
+    elif ranked:
         sparsities = sensitivity_global(graph, feeds, options.sparsity)
     elif options.mode == "global":
         sparsities = global_sparsities(layers, options.sparsity)

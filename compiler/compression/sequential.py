@@ -81,7 +81,7 @@ def split(feeds: Sequence[Feeds], every: int = HELD_EVERY) -> tuple[list[Feeds],
     return fit, held
 
 
-def _patches(graph: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed: int) -> np.ndarray:
+def layer_inputs(graph: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed: int) -> np.ndarray:
     """The layer's im2col input [groups, positions, cols] on ``feeds``, ``budget`` positions sampled."""
     name = node.inputs[0].name
     inputs = [value.name for value in graph.inputs]
@@ -130,7 +130,7 @@ def layer_outputs_grouped(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None)
     return out + bias if bias is not None else out
 
 
-def _grouped(node: Node) -> np.ndarray:
+def grouped_weights(node: Node) -> np.ndarray:
     matrix = weight_matrix(node).astype(np.float64)
     g = groups(node)
     return matrix.reshape(g, matrix.shape[0] // g, matrix.shape[1])
@@ -179,7 +179,7 @@ def _target(
     reference: Graph, node: Node, feeds: Sequence[Feeds], budget: int, seed: int, rows: np.ndarray | None
 ) -> np.ndarray:
     """The reference layer's pre-activation outputs [positions, out] (``rows``: only those channels)."""
-    x = _patches(reference, node, feeds, budget, seed)
+    x = layer_inputs(reference, node, feeds, budget, seed)
     y = layer_outputs(node, x, weight_matrix(node).astype(np.float64), bias_vector(node))
     return y if rows is None else y[:, rows]
 
@@ -204,13 +204,13 @@ def sequential(
         seed = settings.seed + len(records)
         rows = (output_rows or {}).get(node.name)
         problem = _Problem(
-            _patches(graph, node, fit, settings.fit_rows, seed),
+            layer_inputs(graph, node, fit, settings.fit_rows, seed),
             _target(reference, ref_node, fit, settings.fit_rows, seed, rows),
-            _patches(graph, node, held, settings.held_rows, seed + 1),
+            layer_inputs(graph, node, held, settings.held_rows, seed + 1),
             _target(reference, ref_node, held, settings.held_rows, seed + 1, rows),
             can_have_bias(node),
         )
-        w, bias, record = compress_layer(node, problem, _grouped(node), compressor, settings)
+        w, bias, record = compress_layer(node, problem, grouped_weights(node), compressor, settings)
         set_weight_matrix(graph, node, w.reshape(-1, w.shape[2]))
         if bias is not None and can_have_bias(node):
             set_bias_vector(graph, node, bias)

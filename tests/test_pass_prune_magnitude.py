@@ -93,8 +93,9 @@ def _sensitive_chain():
     return out
 
 
-def test_sensitivity_ranked_global_mode_spares_the_sensitive_layer_at_the_exact_target():
-    options = {"sparsity": 0.5, "mode": "global", "samples": 32}
+@pytest.mark.parametrize("ranking", ["sensitivity", "obs"])
+def test_data_ranked_global_mode_spares_the_sensitive_layer_at_the_target(ranking):
+    options = {"sparsity": 0.5, "mode": "global", "samples": 32, "ranking": ranking}
     ranked, by_magnitude = _sensitive_chain(), _sensitive_chain()
     run_passes(ranked, [make_spec("prune", options)])
     run_passes(by_magnitude, [make_spec("prune", {**options, "ranking": "magnitude"})])
@@ -155,3 +156,18 @@ def test_the_sensitivity_search_stops_at_the_sparsest_allocation_within_the_budg
         run_all(pruned, digits.feeds(digits.x_test)),
     )
     assert agreement(reference, test) >= 0.98  # the test split chose nothing and holds the budget
+
+
+def test_the_search_gives_up_at_once_when_the_samples_cannot_hold_the_budget(tmp_path, monkeypatch):
+    digits = digits_cnn()
+    calibration = str(write_calibration(digits, tmp_path / "calib.npz", 64))
+    data = {"calibration": calibration, "samples": 64, "reconstruct": True}
+    options = PruneOptions(sparsity=0.9, mode="sensitivity", budget="top1=2", **data)
+    graph = digits_graph()
+    feeds = calibration_feeds(graph, options)  # 16 of them held out: a top-1 bound of some 15 points
+
+    def no_scan(*_args: object) -> None:
+        raise AssertionError("the scan ran although no allocation could fit")
+
+    monkeypatch.setattr("edgec.compression.prune_magnitude.sensitivity_scan", no_scan)
+    assert search(graph, feeds, options) == ([{}], 0)

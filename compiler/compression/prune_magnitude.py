@@ -245,7 +245,11 @@ def allocation_fits(
 
 def search(graph: Graph, feeds: Sequence[Feeds], options: PruneOptions) -> tuple[list[dict[str, float]], int]:
     """Sensitivity mode: the allocations of ``step_order`` (scanned on the fitting share of ``feeds``) and
-    the index of the sparsest that ``allocation_fits``, by bisection."""
+    the index of the sparsest that ``allocation_fits``, by bisection. When even the unpruned model does
+    not fit (too few held-out samples to hold a top-1 budget with confidence), nothing is pruned at once
+    rather than after hours of scans and reconstructions that cannot succeed."""
+    if not allocation_fits(graph, {}, feeds, options):
+        return [{}], 0
     curves = sensitivity_scan(graph, split(feeds)[0], options.sparsity)
     allocations = step_order(curves, layer_sizes(graph))
     low, high = 0, len(allocations) - 1

@@ -30,13 +30,13 @@ runtime has sparse kernels (TensorRT's 2:4 sparsity on Ampere and newer).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgec.compression.budget_checks import parse_budgets, within
-from edgec.compression.obs import relative_saliency, sparsegpt
+from edgec.compression.obs import inverse_upper, relative_saliency, sparsegpt
 from edgec.compression.pass_inputs import CalibrationOptions, Outputs, calibration_feeds, run_all
 from edgec.compression.sequential import (
     Compressor,
@@ -146,17 +146,35 @@ def output_error(reference: Outputs, outputs: Outputs) -> float:
     return float(np.sum((got - ref) ** 2) / max(float(np.sum(ref**2)), 1e-30))
 
 
-def sensitivity_scan(graph: Graph, feeds: Sequence[Feeds], cap: float) -> dict[str, dict[float, float]]:
-    """Layer name -> {sparsity: output error with only that layer magnitude-pruned}, up to ``cap``."""
+def _layer_pruner(
+    graph: Graph, node: Node, feeds: Sequence[Feeds], second_order: bool, seed: int
+) -> Callable[[float], np.ndarray]:
+    """sparsity -> the layer's weight matrix pruned alone: by magnitude, or by SparseGPT on the layer's
+    input Hessian in ``graph`` (the method the layer will be pruned with, as OBC's per-layer database)."""
+    original = weight_matrix(node)
+    if not second_order:
+        return lambda sparsity: original * magnitude_mask(original, sparsity)
+    x = layer_inputs(graph, node, feeds, SequentialSettings().fit_rows, seed)
+    upper = inverse_upper(x.transpose(0, 2, 1) @ x, OBS_DAMPING)
+    start = grouped_weights(node)
+    return lambda sparsity: sparsegpt(start, upper, sparsity).reshape(original.shape)
+
+
+def sensitivity_scan(
+    graph: Graph, feeds: Sequence[Feeds], cap: float, second_order: bool = False
+) -> dict[str, dict[float, float]]:
+    """Layer name -> {sparsity: output error with only that layer pruned}, up to ``cap``; the layer
+    magnitude-pruned, or with ``second_order`` pruned by SparseGPT."""
     reference = run_all(graph, feeds)
     curves: dict[str, dict[float, float]] = {}
-    for node in weighted_layers(graph):
+    for seed, node in enumerate(weighted_layers(graph)):
         original = weight_matrix(node)
+        pruned = _layer_pruner(graph, node, feeds, second_order, seed)
         curves[node.name] = {}
         for sparsity in (s for s in SCAN_GRID if s <= cap + 1e-9):
-            prune_layers(graph, {node.name: sparsity})
+            set_weight_matrix(graph, node, pruned(sparsity))
             curves[node.name][sparsity] = output_error(reference, run_all(graph, feeds))
-            set_weight_matrix(graph, node, original)
+        set_weight_matrix(graph, node, original)
     return curves
 
 
@@ -211,10 +229,13 @@ def layer_sizes(graph: Graph) -> dict[str, int]:
     return {node.name: node.const_input(1).size for node in weighted_layers(graph)}
 
 
-def sensitivity_global(graph: Graph, feeds: Sequence[Feeds], sparsity: float) -> dict[str, float]:
+def sensitivity_global(
+    graph: Graph, feeds: Sequence[Feeds], sparsity: float, second_order: bool
+) -> dict[str, float]:
     """Global mode ranked by sensitivity: per-layer sparsities removing ``sparsity`` of all weights, the
-    layers scanned on the fitting share of ``feeds`` (the held-out share judges the reconstruction)."""
-    curves = sensitivity_scan(graph, split(feeds)[0], max(SCAN_GRID))
+    layers scanned on the fitting share of ``feeds`` (the held-out share judges the reconstruction),
+    pruned in the scan as they will be (``second_order``: SparseGPT)."""
+    curves = sensitivity_scan(graph, split(feeds)[0], max(SCAN_GRID), second_order)
     return target_allocation(curves, layer_sizes(graph), sparsity)
 
 
@@ -290,7 +311,7 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
     elif ranked and options.ranking == "obs":
         sparsities = saliency_global(graph, feeds, options.sparsity)
     elif ranked:
-        sparsities = sensitivity_global(graph, feeds, options.sparsity)
+        sparsities = sensitivity_global(graph, feeds, options.sparsity, options.reconstruct)
     elif options.mode == "global":
         sparsities = global_sparsities(layers, options.sparsity)
     elif options.mode == "2of4":

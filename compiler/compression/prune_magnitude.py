@@ -1,19 +1,22 @@
 """``prune``: unstructured pruning of Conv, Gemm and MatMul weights, magnitude or second-order.
 
-Modes: ``layer`` prunes each layer to ``sparsity``, ``global`` prunes
-``sparsity`` of all the weights, at per-layer sparsities that one threshold
-over all layers gives: on the output error each layer's next step of
-sparsity adds per weight it removes (``ranking`` sensitivity: the scan and
-step order below, followed until the overall target is reached, the last
-step stopped partway), or on the weights' magnitude (``ranking``
-magnitude, data-free); ``sensitivity`` scans each layer alone over a grid of sparsities (output
-error vs sparsity, as Han et al. do) to order the steps, then searches that
-order for the sparsest model (each layer at most ``sparsity``) within the
-accuracy ``budget`` (``--max-accuracy-drop``'s METRIC=VALUE budgets, against
-the graph before pruning) on calibration samples held out from every
-refit; ``2of4`` keeps the 2 largest of every 4 consecutive input channels of
-each layer that has 4 or more (NVIDIA's 2:4 structured sparsity, ``sparsity``
-0.5; edgec.compression.sparsity).
+Modes: ``layer`` prunes each layer to ``sparsity``; ``global`` prunes
+``sparsity`` of all the weights, at the per-layer sparsities that one
+threshold over all layers gives, by ``ranking``: ``sensitivity``, the
+output error each layer's next step of sparsity adds per weight it removes
+(the scan and step order below, followed until the overall target is
+reached, the last step stopped partway; the scan prunes each layer as it
+will be pruned, by SparseGPT with ``reconstruct``), ``obs``, each weight's
+OBS saliency relative to its layer's output energy (edgec.compression.obs),
+or ``magnitude`` (data-free); ``sensitivity`` scans each layer alone over a
+grid of sparsities (output error vs sparsity, as Han et al. do, magnitude
+pruned) to order the steps, then searches that order for the sparsest
+model (each layer at most ``sparsity``) within the accuracy ``budget``
+(``--max-accuracy-drop``'s METRIC=VALUE budgets, against the graph before
+pruning) on calibration samples held out from every refit; ``2of4`` keeps
+the 2 largest of every 4 consecutive input channels of each layer that has
+4 or more (NVIDIA's 2:4 structured sparsity, ``sparsity`` 0.5;
+edgec.compression.sparsity).
 
 Without ``reconstruct`` a layer loses its weights of smallest magnitude.
 With it, layers are pruned in order on the already-pruned model's inputs by
@@ -70,7 +73,8 @@ class PruneOptions(CalibrationOptions):
         default="sensitivity",
         metadata={
             "help": "global mode: what the one threshold ranks: sensitivity (output error added per "
-            "weight removed, scanned layer by layer on calibration samples) | magnitude (data-free)"
+            "weight removed, scanned layer by layer on calibration samples) | obs (OBS saliency over "
+            "the layer's output energy) | magnitude (data-free)"
         },
     )
     budget: str = field(

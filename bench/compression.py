@@ -315,7 +315,6 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         (prune, "global magnitude, SparseGPT", [("prune", {**magnitude, **rebuilt})]),
         (prune, "global sensitivity, magnitude", [("prune", {**ranked, **data})]),
         (prune, "global sensitivity, SparseGPT", [("prune", {**ranked, **rebuilt})]),
-        (prune, "global OBS saliency, SparseGPT", [("prune", {**ranked, "ranking": "obs", **rebuilt})]),
         (channels, "no refit", [("prune-channels", {"ratio": 0.2})]),
         (channels, "held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
     ]

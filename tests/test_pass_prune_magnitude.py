@@ -93,9 +93,7 @@ def _sensitive_chain():
     return out
 
 
-@pytest.mark.parametrize(
-    ("ranking", "reconstruct"), [("sensitivity", False), ("sensitivity", True), ("obs", True)]
-)
+@pytest.mark.parametrize(("ranking", "reconstruct"), [("sensitivity", False), ("sensitivity", True)])
 def test_data_ranked_global_mode_spares_the_sensitive_layer_at_the_target(ranking, reconstruct):
     options = {
         "sparsity": 0.5,

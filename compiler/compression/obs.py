@@ -42,15 +42,6 @@ def inverse_upper(hessian: np.ndarray, damping: float) -> np.ndarray:
     return np.linalg.cholesky(np.linalg.inv(damped(hessian, damping))).transpose(0, 2, 1)
 
 
-def relative_saliency(w: np.ndarray, hessian: np.ndarray, damping: float) -> np.ndarray:
-    """Each weight's Optimal Brain Surgeon saliency ``w^2 / [H^-1]_ii`` (the output error of removing it
-    alone, the rest updated) over the layer's output energy ``trace(W H W^T)``: comparable across layers
-    of any width and scale."""
-    inverse_diag = np.einsum("gii->gi", np.linalg.inv(damped(hessian, damping)))
-    energy = float(np.einsum("grc,gcd,grd->", w, hessian, w))
-    return w**2 / inverse_diag[:, None, :] / max(energy, 1e-30)
-
-
 def _sweep(w: np.ndarray, upper: np.ndarray, choose: object, block: int = BLOCK) -> np.ndarray:
     """The OBS sweep: ``choose(start, stop, block weights) -> decide(i, column) -> new column``."""
     w = w.astype(np.float64).copy()

@@ -6,9 +6,8 @@ threshold over all layers gives, by ``ranking``: ``sensitivity``, the
 output error each layer's next step of sparsity adds per weight it removes
 (the scan and step order below, followed until the overall target is
 reached, the last step stopped partway; the scan prunes each layer as it
-will be pruned, by SparseGPT with ``reconstruct``), ``obs``, each weight's
-OBS saliency relative to its layer's output energy (edgec.compression.obs),
-or ``magnitude`` (data-free); ``sensitivity`` scans each layer alone over a
+will be pruned, by SparseGPT with ``reconstruct``), or ``magnitude``
+(data-free); ``sensitivity`` scans each layer alone over a
 grid of sparsities (output error vs sparsity, as Han et al. do, magnitude
 pruned) to order the steps, then searches that order for the sparsest
 model (each layer at most ``sparsity``) within the accuracy ``budget``
@@ -39,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.compression.budget_checks import parse_budgets, within
-from edgec.compression.obs import inverse_upper, relative_saliency, sparsegpt
+from edgec.compression.obs import inverse_upper, sparsegpt
 from edgec.compression.pass_inputs import CalibrationOptions, Outputs, calibration_feeds, run_all
 from edgec.compression.sequential import (
     Compressor,
@@ -57,8 +56,8 @@ from edgec.passes.manager import register
 from edgec.runtime import Feeds
 
 MODES = ("layer", "global", "sensitivity", "2of4")
-RANKINGS = ("sensitivity", "obs", "magnitude")
-OBS_DAMPING = 0.01
+RANKINGS = ("sensitivity", "magnitude")
+SCAN_DAMPING = 0.01  # SparseGPT's in the scan (its paper's default)
 SCAN_GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
@@ -73,8 +72,7 @@ class PruneOptions(CalibrationOptions):
         default="sensitivity",
         metadata={
             "help": "global mode: what the one threshold ranks: sensitivity (output error added per "
-            "weight removed, scanned layer by layer on calibration samples) | obs (OBS saliency over "
-            "the layer's output energy) | magnitude (data-free)"
+            "weight removed, scanned layer by layer on calibration samples) | magnitude (data-free)"
         },
     )
     budget: str = field(
@@ -169,7 +167,7 @@ def _layer_pruner(
     if not second_order:
         return lambda sparsity: original * magnitude_mask(original, sparsity)
     x = layer_inputs(graph, node, feeds, SequentialSettings().fit_rows, seed)
-    upper = inverse_upper(x.transpose(0, 2, 1) @ x, OBS_DAMPING)
+    upper = inverse_upper(x.transpose(0, 2, 1) @ x, SCAN_DAMPING)
     start = grouped_weights(node)
     return lambda sparsity: sparsegpt(start, upper, sparsity).reshape(original.shape)
 
@@ -253,19 +251,6 @@ def sensitivity_global(
     return target_allocation(curves, layer_sizes(graph), sparsity)
 
 
-def saliency_global(graph: Graph, feeds: Sequence[Feeds], sparsity: float) -> dict[str, float]:
-    """Global mode ranked by OBS saliency: the per-layer sparsities one threshold over every weight's
-    ``relative_saliency`` gives, the layers' input Hessians from the fitting share of ``feeds``."""
-    fit, rows = split(feeds)[0], SequentialSettings().fit_rows
-    saliencies = {}
-    for seed, node in enumerate(weighted_layers(graph)):
-        x = layer_inputs(graph, node, fit, rows, seed)
-        hessian = x.transpose(0, 2, 1) @ x
-        saliencies[node.name] = relative_saliency(grouped_weights(node), hessian, OBS_DAMPING)
-    threshold = np.quantile(np.concatenate([s.ravel() for s in saliencies.values()]), sparsity)
-    return {name: float(np.mean(s <= threshold)) for name, s in saliencies.items()}
-
-
 def allocation_fits(
     graph: Graph, allocation: dict[str, float], feeds: Sequence[Feeds], options: PruneOptions
 ) -> bool:
@@ -322,8 +307,6 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
     feeds = calibration_feeds(graph, options) if needs_data else []
     if options.mode == "layer":
         sparsities = {node.name: options.sparsity for node in layers}
-    elif ranked and options.ranking == "obs":
-        sparsities = saliency_global(graph, feeds, options.sparsity)
     elif ranked:
         sparsities = sensitivity_global(graph, feeds, options.sparsity, options.reconstruct)
     elif options.mode == "global":

@@ -140,21 +140,11 @@ def apply(graph: Graph, sparsities: dict[str, float], feeds: Sequence[Feeds], op
         prune_layers(graph, sparsities)
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-
-
 def output_error(reference: Outputs, outputs: Outputs) -> float:
-    """How far the first output moved, over all samples: for logits (a 2-D output of several classes)
-    the mean KL divergence of the softmax from the reference's, which weighs the classes that decide
-    top-1 rather than all alike; else the squared error relative to the output's energy."""
+    """Squared error of the first output relative to its energy, over all samples."""
     name = next(iter(reference[0]))
     ref = np.stack([np.asarray(item[name], np.float64) for item in reference])
     got = np.stack([np.asarray(item[name], np.float64) for item in outputs])
-    if ref.ndim == 3 and ref.shape[-1] > 1:
-        log_p, log_q = _log_softmax(ref), _log_softmax(got)
-        return float(np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)))
     return float(np.sum((got - ref) ** 2) / max(float(np.sum(ref**2)), 1e-30))
 
 

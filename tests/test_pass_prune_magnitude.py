@@ -16,6 +16,7 @@ from edgec.compression.prune_magnitude import (
     output_error,
     removed,
     search,
+    sensitivity_scan,
     target_allocation,
 )
 from edgec.errors import UsageError
@@ -177,3 +178,12 @@ def test_the_search_gives_up_at_once_when_the_samples_cannot_hold_the_budget(tmp
 
     monkeypatch.setattr("edgec.compression.prune_magnitude.sensitivity_scan", no_scan)
     assert search(graph, feeds, options) == ([{}], 0)
+
+
+def test_the_scan_prunes_each_layer_as_the_reconstruction_will():
+    graph = _sensitive_chain()  # 32 inputs a layer: SparseGPT wants 2 fitting samples per input
+    feeds = [random_feeds(graph, seed) for seed in range(100)]
+    few = sensitivity_scan(graph, feeds[:40], 0.8, second_order=True)
+    assert few == sensitivity_scan(graph, feeds[:40], 0.8)  # too few samples: magnitude, as it will be
+    many = sensitivity_scan(graph, feeds, 0.8, second_order=True)  # 100 samples: SparseGPT
+    assert all(many[name] != curve for name, curve in sensitivity_scan(graph, feeds, 0.8).items())

@@ -151,14 +151,12 @@ def output_error(reference: Outputs, outputs: Outputs) -> float:
 def _layer_pruner(
     graph: Graph, node: Node, feeds: Sequence[Feeds], second_order: bool, seed: int
 ) -> Callable[[float], np.ndarray]:
-    """sparsity -> the layer's weight matrix pruned alone, as it will be pruned (OBC's per-layer
-    database): by SparseGPT on its input Hessian in ``graph`` when ``second_order`` and the samples are
-    enough for the layer-order reconstruction to use it, else by magnitude."""
+    """sparsity -> the layer's weight matrix pruned alone: by magnitude, or by SparseGPT on the layer's
+    input Hessian in ``graph`` (the method the layer will be pruned with, as OBC's per-layer database)."""
     original = weight_matrix(node)
-    settings = SequentialSettings()
-    x = layer_inputs(graph, node, feeds, settings.fit_rows, seed) if second_order else None
-    if x is None or x.shape[1] < settings.min_rows_per_input * x.shape[2]:
+    if not second_order:
         return lambda sparsity: original * magnitude_mask(original, sparsity)
+    x = layer_inputs(graph, node, feeds, SequentialSettings().fit_rows, seed)
     upper = inverse_upper(x.transpose(0, 2, 1) @ x, SCAN_DAMPING)
     start = grouped_weights(node)
     return lambda sparsity: sparsegpt(start, upper, sparsity).reshape(original.shape)

@@ -5,8 +5,8 @@ Modes: ``layer`` prunes each layer to ``sparsity``; ``global`` prunes
 threshold over all layers gives, by ``ranking``: ``sensitivity``, the
 output error each layer's next step of sparsity adds per weight it removes
 (the scan and step order below, followed until the overall target is
-reached, the last step stopped partway; the scan prunes each layer as it
-will be pruned, by SparseGPT with ``reconstruct``), or ``magnitude``
+reached, the last step stopped partway; the scan prunes each layer by
+SparseGPT with ``reconstruct``, else by magnitude), or ``magnitude``
 (data-free); ``sensitivity`` scans each layer alone over a
 grid of sparsities (output error vs sparsity, as Han et al. do, magnitude
 pruned) to order the steps, then searches that order for the sparsest
@@ -152,7 +152,9 @@ def _layer_pruner(
     graph: Graph, node: Node, feeds: Sequence[Feeds], second_order: bool, seed: int
 ) -> Callable[[float], np.ndarray]:
     """sparsity -> the layer's weight matrix pruned alone: by magnitude, or by SparseGPT on the layer's
-    input Hessian in ``graph`` (the method the layer will be pruned with, as OBC's per-layer database)."""
+    input Hessian in ``graph`` (the method the layer will be pruned with, as OBC's per-layer database),
+    even where the reconstruction will fall back to magnitude for too few samples: scanning those by
+    magnitude moved EfficientNet-Lite0's sparsity into its depthwise convs, and lost on held-out data."""
     original = weight_matrix(node)
     if not second_order:
         return lambda sparsity: original * magnitude_mask(original, sparsity)

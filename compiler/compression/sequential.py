@@ -131,6 +131,7 @@ def layer_outputs_grouped(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None)
 
 
 def grouped_weights(node: Node) -> np.ndarray:
+    """The layer's weights as [groups, rows, cols], float64: one OBS problem per group."""
     matrix = weight_matrix(node).astype(np.float64)
     g = groups(node)
     return matrix.reshape(g, matrix.shape[0] // g, matrix.shape[1])

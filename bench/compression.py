@@ -18,7 +18,9 @@ Wilson intervals. First the issue's bars:
 - EfficientNet-Lite0: cluster 16, 50 % unstructured sparsity and
   prune-channels 0.2, each data-free (nearest centroid, magnitude, no refit)
   beside the layer-order reconstruction (GPTQ-style assignment, SparseGPT,
-  held-out-chosen refit).
+  held-out-chosen refit); 50 % also as a share of all the weights
+  (`--prune 0.5:global`) at a magnitude threshold's and at the sensitivity
+  ranking's per-layer allocation (--method picks settings by label).
 
 Then (unless --skip-table), per technique and combination, relative to the
 uncompressed model (after cleanup): dense weight bytes, Deep Compression

@@ -1,7 +1,8 @@
 """Compression techniques on the digits CNN and EfficientNet-Lite0: size, MACs, held-out accuracy, latency.
 
     .venv/bin/python bench/compression.py [--skip-efficientnet] [--skip-tflite] [--skip-table]
-        [--calibration 32] [--validation 128] [--alike 0] [--group cluster|prune|prune-channels]
+        [--group cluster|prune|prune-channels] [--method LABEL] [--calibration 32] [--validation 128]
+        [--alike 0]
 
 Everything is judged on data that calibrated nothing: the digits test split
 (the passes calibrate on the training split), and for EfficientNet-Lite0
@@ -19,7 +20,10 @@ Wilson intervals. First the issue's bars:
   prune-channels 0.2, each data-free (nearest centroid, magnitude, no refit)
   beside the layer-order reconstruction (GPTQ-style assignment, SparseGPT,
   held-out-chosen refit; for prune-channels also the channels chosen by
-  their consumers' output error, structured OBS).
+  their consumers' output error, structured OBS); 50 % also as a share of
+  all the weights (`--prune 0.5:global`) at a magnitude threshold's and at
+  the sensitivity ranking's per-layer allocation (--method picks settings
+  by label).
 
 Then (unless --skip-table), per technique and combination, relative to the
 uncompressed model (after cleanup): dense weight bytes, Deep Compression
@@ -57,7 +61,8 @@ from edgec.compression.accounting import layer_density, total_macs, weight_bytes
 from edgec.compression.huffman import storage_report  # noqa: E402
 from edgec.compression.pass_inputs import run_all  # noqa: E402
 from edgec.frontend import load_model  # noqa: E402
-from edgec.ir import Graph, to_onnx  # noqa: E402
+from edgec.ir import Graph, Op, to_onnx  # noqa: E402
+from edgec.ir.weight_matrices import groups, weighted_layers  # noqa: E402
 from edgec.passes import PassContext, VerifyIR, make_spec, run_passes  # noqa: E402
 from edgec.runtime import run, session  # noqa: E402
 
@@ -279,6 +284,16 @@ def bench_digits_bars(work: Path) -> None:
 EFFICIENTNET_MODEL = "efficientnet_lite0.onnx"
 
 
+def _where(graph: Graph) -> str:
+    """Sparsity of the depthwise (grouped) layers, of the other convs and of the classifier."""
+    kinds: dict[str, list[np.ndarray]] = {"depthwise": [], "conv": [], "fc": []}
+    for node in weighted_layers(graph):
+        kind = "depthwise" if groups(node) > 1 else "fc" if node.op != Op.CONV else "conv"
+        kinds[kind].append(node.const_input(1))
+    shares = {k: sum(int(np.sum(w == 0)) for w in v) / sum(w.size for w in v) for k, v in kinds.items() if v}
+    return " ".join(f"{kind} {share:.2f}" for kind, share in shares.items())
+
+
 def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
     base = load_model(EFFICIENTNET, {}, default_batch=1)
     run_passes(base, [make_spec("cleanup")])
@@ -299,12 +314,17 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         "prune-channels 0.2 (bar 80 %)",
     )
     channel = {"clusters": 16, "codebook": "channel"}
+    magnitude = {"sparsity": 0.5, "mode": "global", "ranking": "magnitude"}
+    ranked = {"sparsity": 0.5, "mode": "global", "ranking": "sensitivity"}
     settings: list[tuple[str, str, list[tuple[str, dict]]]] = [
         (cluster, "nearest centroid, layer codebooks", [("cluster", {"clusters": 16})]),
         (cluster, "nearest centroid, channel codebooks", [("cluster", channel)]),
         (cluster, "GPTQ-style, channel codebooks", [("cluster", {**channel, **rebuilt})]),
         (prune, "magnitude, per layer", [("prune", {"sparsity": 0.5})]),
         (prune, "SparseGPT in layer order", [("prune", {"sparsity": 0.5, **rebuilt})]),
+        (prune, "global magnitude, SparseGPT", [("prune", {**magnitude, **rebuilt})]),
+        (prune, "global sensitivity, magnitude", [("prune", {**ranked, **data})]),
+        (prune, "global sensitivity, SparseGPT", [("prune", {**ranked, **rebuilt})]),
         (channels, "L1 choice, no refit", [("prune-channels", {"ratio": 0.2})]),
         (channels, "L1 choice, held-out-chosen refit", [("prune-channels", {"ratio": 0.2, **rebuilt})]),
         (
@@ -314,6 +334,7 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         ),
     ]
     settings = [s for s in settings if not options.group or s[0].split()[0] in options.group]
+    settings = [s for s in settings if not options.method or s[1] in options.method]
     print(
         f"\n== EfficientNet-Lite0: top-1 agreement with fp32 on {options.validation} crops of photos the "
         f"calibration ({options.calibration} crops) never saw, 95 % Wilson intervals =="
@@ -336,7 +357,7 @@ def bench_efficientnet_bars(options: argparse.Namespace, work: Path) -> None:
         label, shown = ("" if setting == shown else setting), setting
         print(
             f"  {label:<30} {method:<38} {_share(int(np.sum(got == reference)), len(reference))}  "
-            f"storage {ratio:.1f}x, sparsity {sparsity:.3f}, {seconds:.0f} s{shown_alike}",
+            f"storage {ratio:.1f}x, sparsity {sparsity:.3f} ({_where(graph)}), {seconds:.0f} s{shown_alike}",
             flush=True,
         )
 
@@ -353,6 +374,7 @@ def main() -> None:
         choices=("cluster", "prune", "prune-channels"),
         help="EfficientNet settings",
     )
+    parser.add_argument("--method", action="append", help="EfficientNet methods, by their label")
     parser.add_argument("--calibration", type=int, default=32, help="EfficientNet calibration crops")
     parser.add_argument("--validation", type=int, default=128, help="EfficientNet validation crops")
     parser.add_argument(

@@ -1,15 +1,21 @@
 """``prune``: unstructured pruning of Conv, Gemm and MatMul weights, magnitude or second-order.
 
-Modes: ``layer`` prunes each layer to ``sparsity``, ``global`` prunes to
-per-layer sparsities that one magnitude threshold over all layers gives,
-``sensitivity`` scans each layer alone over a grid of sparsities (output
-error vs sparsity, as Han et al. do) to order the steps, then searches that
-order for the sparsest model (each layer at most ``sparsity``) within the
-accuracy ``budget`` (``--max-accuracy-drop``'s METRIC=VALUE budgets, against
-the graph before pruning) on calibration samples held out from every
-refit; ``2of4`` keeps the 2 largest of every 4 consecutive input channels of
-each layer that has 4 or more (NVIDIA's 2:4 structured sparsity, ``sparsity``
-0.5; edgec.compression.sparsity).
+Modes: ``layer`` prunes each layer to ``sparsity``; ``global`` prunes
+``sparsity`` of all the weights, at the per-layer sparsities that one
+threshold over all layers gives, by ``ranking``: ``sensitivity``, the
+output error each layer's next step of sparsity adds per weight it removes
+(the scan and step order below, followed until the overall target is
+reached, the last step stopped partway; the scan prunes each layer by
+SparseGPT with ``reconstruct``, else by magnitude), or ``magnitude``
+(data-free); ``sensitivity`` scans each layer alone over a
+grid of sparsities (output error vs sparsity, as Han et al. do, magnitude
+pruned) to order the steps, then searches that order for the sparsest
+model (each layer at most ``sparsity``) within the accuracy ``budget``
+(``--max-accuracy-drop``'s METRIC=VALUE budgets, against the graph before
+pruning) on calibration samples held out from every refit; ``2of4`` keeps
+the 2 largest of every 4 consecutive input channels of each layer that has
+4 or more (NVIDIA's 2:4 structured sparsity, ``sparsity`` 0.5;
+edgec.compression.sparsity).
 
 Without ``reconstruct`` a layer loses its weights of smallest magnitude.
 With it, layers are pruned in order on the already-pruned model's inputs by
@@ -26,15 +32,22 @@ runtime has sparse kernels (TensorRT's 2:4 sparsity on Ampere and newer).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgec.compression.budget_checks import parse_budgets, within
-from edgec.compression.obs import sparsegpt
+from edgec.compression.obs import inverse_upper, sparsegpt
 from edgec.compression.pass_inputs import CalibrationOptions, Outputs, calibration_feeds, run_all
-from edgec.compression.sequential import Compressor, sequential, split
+from edgec.compression.sequential import (
+    Compressor,
+    SequentialSettings,
+    grouped_weights,
+    sampled_patches,
+    sequential,
+    split,
+)
 from edgec.compression.sparsity import has_2of4_shape, mask_2of4
 from edgec.errors import UsageError
 from edgec.ir.graph import Graph, Node
@@ -43,6 +56,8 @@ from edgec.passes.manager import register
 from edgec.runtime import Feeds
 
 MODES = ("layer", "global", "sensitivity", "2of4")
+RANKINGS = ("sensitivity", "magnitude")
+SCAN_DAMPING = 0.01  # SparseGPT's in the scan (its paper's default)
 SCAN_GRID = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
@@ -53,6 +68,13 @@ class PruneOptions(CalibrationOptions):
         metadata={"help": "fraction of weights set to zero (the per-layer cap in sensitivity mode)"},
     )
     mode: str = field(default="layer", metadata={"help": "layer | global | sensitivity | 2of4"})
+    ranking: str = field(
+        default="sensitivity",
+        metadata={
+            "help": "global mode: what the one threshold ranks: sensitivity (output error added per "
+            "weight removed, scanned layer by layer on calibration samples) | magnitude (data-free)"
+        },
+    )
     budget: str = field(
         default="top1=1",
         metadata={
@@ -126,17 +148,37 @@ def output_error(reference: Outputs, outputs: Outputs) -> float:
     return float(np.sum((got - ref) ** 2) / max(float(np.sum(ref**2)), 1e-30))
 
 
-def sensitivity_scan(graph: Graph, feeds: Sequence[Feeds], cap: float) -> dict[str, dict[float, float]]:
-    """Layer name -> {sparsity: output error with only that layer magnitude-pruned}, up to ``cap``."""
+def _layer_pruner(
+    graph: Graph, node: Node, feeds: Sequence[Feeds], second_order: bool, seed: int
+) -> Callable[[float], np.ndarray]:
+    """sparsity -> the layer's weight matrix pruned alone: by magnitude, or by SparseGPT on the layer's
+    input Hessian in ``graph`` (the method the layer will be pruned with, as OBC's per-layer database),
+    even where the reconstruction will fall back to magnitude for too few samples: scanning those by
+    magnitude moved EfficientNet-Lite0's sparsity into its depthwise convs, and lost on held-out data."""
+    original = weight_matrix(node)
+    if not second_order:
+        return lambda sparsity: original * magnitude_mask(original, sparsity)
+    x = sampled_patches(graph, node, feeds, SequentialSettings().fit_rows, seed)
+    upper = inverse_upper(x.transpose(0, 2, 1) @ x, SCAN_DAMPING)
+    start = grouped_weights(node)
+    return lambda sparsity: sparsegpt(start, upper, sparsity).reshape(original.shape)
+
+
+def sensitivity_scan(
+    graph: Graph, feeds: Sequence[Feeds], cap: float, second_order: bool = False
+) -> dict[str, dict[float, float]]:
+    """Layer name -> {sparsity: output error with only that layer pruned}, up to ``cap``; the layer
+    magnitude-pruned, or with ``second_order`` pruned by SparseGPT."""
     reference = run_all(graph, feeds)
     curves: dict[str, dict[float, float]] = {}
-    for node in weighted_layers(graph):
+    for seed, node in enumerate(weighted_layers(graph)):
         original = weight_matrix(node)
+        pruned = _layer_pruner(graph, node, feeds, second_order, seed)
         curves[node.name] = {}
         for sparsity in (s for s in SCAN_GRID if s <= cap + 1e-9):
-            prune_layers(graph, {node.name: sparsity})
+            set_weight_matrix(graph, node, pruned(sparsity))
             curves[node.name][sparsity] = output_error(reference, run_all(graph, feeds))
-            set_weight_matrix(graph, node, original)
+        set_weight_matrix(graph, node, original)
     return curves
 
 
@@ -163,6 +205,44 @@ def step_order(curves: dict[str, dict[float, float]], sizes: dict[str, int]) -> 
         allocations.append(dict(chosen))
 
 
+def removed(allocation: dict[str, float], sizes: dict[str, int]) -> float:
+    """Weights an allocation removes."""
+    return sum(sparsity * sizes[name] for name, sparsity in allocation.items())
+
+
+def target_allocation(
+    curves: dict[str, dict[float, float]], sizes: dict[str, int], target: float
+) -> dict[str, float]:
+    """``step_order`` followed until ``target`` of all the weights are removed; the layer of the last
+    step stops partway, so that the overall sparsity is ``target`` (the grid's sparsest if it cannot)."""
+    wanted = target * sum(sizes.values())
+    previous: dict[str, float] | None = None
+    for allocation in step_order(curves, sizes):
+        excess = removed(allocation, sizes) - wanted
+        if excess >= 0:
+            if previous is None:
+                return allocation
+            name = next(n for n in allocation if allocation[n] != previous[n])
+            allocation[name] -= excess / sizes[name]
+            return allocation
+        previous = allocation
+    return previous or {}
+
+
+def layer_sizes(graph: Graph) -> dict[str, int]:
+    return {node.name: node.const_input(1).size for node in weighted_layers(graph)}
+
+
+def sensitivity_global(
+    graph: Graph, feeds: Sequence[Feeds], sparsity: float, second_order: bool
+) -> dict[str, float]:
+    """Global mode ranked by sensitivity: per-layer sparsities removing ``sparsity`` of all weights, the
+    layers scanned on the fitting share of ``feeds`` (the held-out share judges the reconstruction),
+    pruned in the scan as they will be (``second_order``: SparseGPT)."""
+    curves = sensitivity_scan(graph, split(feeds)[0], max(SCAN_GRID), second_order)
+    return target_allocation(curves, layer_sizes(graph), sparsity)
+
+
 def allocation_fits(
     graph: Graph, allocation: dict[str, float], feeds: Sequence[Feeds], options: PruneOptions
 ) -> bool:
@@ -177,10 +257,13 @@ def allocation_fits(
 
 def search(graph: Graph, feeds: Sequence[Feeds], options: PruneOptions) -> tuple[list[dict[str, float]], int]:
     """Sensitivity mode: the allocations of ``step_order`` (scanned on the fitting share of ``feeds``) and
-    the index of the sparsest that ``allocation_fits``, by bisection."""
+    the index of the sparsest that ``allocation_fits``, by bisection. When even the unpruned model does
+    not fit (too few held-out samples to hold a top-1 budget with confidence), nothing is pruned at once
+    rather than after hours of scans and reconstructions that cannot succeed."""
+    if not allocation_fits(graph, {}, feeds, options):
+        return [{}], 0
     curves = sensitivity_scan(graph, split(feeds)[0], options.sparsity)
-    sizes = {node.name: node.const_input(1).size for node in weighted_layers(graph)}
-    allocations = step_order(curves, sizes)
+    allocations = step_order(curves, layer_sizes(graph))
     low, high = 0, len(allocations) - 1
     while low < high:
         middle = (low + high + 1) // 2
@@ -192,6 +275,10 @@ def search(graph: Graph, feeds: Sequence[Feeds], options: PruneOptions) -> tuple
 def _check(options: PruneOptions) -> None:
     if options.mode not in MODES:
         raise UsageError(f"pass 'prune': mode must be one of {', '.join(MODES)}, got '{options.mode}'")
+    if options.ranking not in RANKINGS:
+        raise UsageError(
+            f"pass 'prune': ranking must be one of {', '.join(RANKINGS)}, got '{options.ranking}'"
+        )
     if not 0.0 <= options.sparsity < 1.0:
         raise UsageError(f"pass 'prune': sparsity must be in [0, 1), got {options.sparsity}")
     if options.mode == "2of4" and options.sparsity != 0.5:
@@ -207,10 +294,13 @@ def prune_magnitude(graph: Graph, options: PruneOptions) -> int:
     """Prune Conv/Gemm/MatMul layers (magnitude or SparseGPT); returns the layers pruned."""
     _check(options)
     layers = weighted_layers(graph)
-    needs_data = options.mode == "sensitivity" or options.reconstruct
+    ranked = options.mode == "global" and options.ranking != "magnitude"
+    needs_data = options.mode == "sensitivity" or ranked or options.reconstruct
     feeds = calibration_feeds(graph, options) if needs_data else []
     if options.mode == "layer":
         sparsities = {node.name: options.sparsity for node in layers}
+    elif ranked:
+        sparsities = sensitivity_global(graph, feeds, options.sparsity, options.reconstruct)
     elif options.mode == "global":
         sparsities = global_sparsities(layers, options.sparsity)
     elif options.mode == "2of4":

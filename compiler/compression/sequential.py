@@ -130,7 +130,8 @@ def layer_outputs_grouped(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None)
     return out + bias if bias is not None else out
 
 
-def _grouped(node: Node) -> np.ndarray:
+def grouped_weights(node: Node) -> np.ndarray:
+    """The layer's weights as [groups, rows, cols], float64: one OBS problem per group."""
     matrix = weight_matrix(node).astype(np.float64)
     g = groups(node)
     return matrix.reshape(g, matrix.shape[0] // g, matrix.shape[1])
@@ -210,7 +211,7 @@ def sequential(
             reference_outputs(reference, ref_node, held, settings.held_rows, seed + 1, rows),
             can_have_bias(node),
         )
-        w, bias, record = compress_layer(node, problem, _grouped(node), compressor, settings)
+        w, bias, record = compress_layer(node, problem, grouped_weights(node), compressor, settings)
         set_weight_matrix(graph, node, w.reshape(-1, w.shape[2]))
         if bias is not None and can_have_bias(node):
             set_bias_vector(graph, node, bias)

@@ -189,7 +189,11 @@ def test_efficientnet_top1_agreement(bundles, held_out, quantized):
     assert metrics.outputs["logits"].top1 >= 95.0
     # Calibrated from image files: its 33 ReLU6 outputs are centred and its input is on the pixel grid.
     result = quantized["efficientnet_lite0.onnx"][1]
-    assert result.grids.report() == {"centred_activations": 33, "pixel_input": "pixels"}
+    assert result.grids.report() == {
+        "centred_activations": 33,
+        "channel_scaled_activations": 0,
+        "pixel_input": "pixels",
+    }
 
 
 @pytest.mark.parametrize("target", ["jetson-xavier-nx", "jetson-agx-orin"])

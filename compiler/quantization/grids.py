@@ -23,9 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgec.data.preprocess import Preprocess
+from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, QuantParams
-from edgec.quantization.centering import centre_clipped_activations
+from edgec.quantization.centering import Shift, centre_clipped_activations, centre_measured_activations
+from edgec.quantization.channel_scales import scale_depthwise_inputs
+from edgec.quantization.parameters import CalibrationConfig
 from edgec.quantization.pixel_input import align_input_to_pixels
 from edgec.quantization.scheme import QuantScheme
 
@@ -34,25 +36,32 @@ from edgec.quantization.scheme import QuantScheme
 class GridFit:
     """What ``fit_grids`` changed: the centred values, and the values whose parameters are fixed."""
 
-    centred: list[str] = field(default_factory=list)
+    centred: list[Shift] = field(default_factory=list)
     fixed: dict[str, QuantParams] = field(default_factory=dict)
+    scaled: list[str] = field(default_factory=list)
 
     def fix(self, graph: Graph) -> None:
-        """Set the fixed parameters (after ``calibrate``, which gives every activation its own)."""
+        """Set the fixed parameters and snap the centred tensors' scales (after ``calibrate``,
+        which gives every activation its own)."""
         for name, params in self.fixed.items():
             graph.values[name].quant = params
+        for shift in self.centred:
+            shift.snap(graph)
 
     def rewrites(self) -> int:
-        return len(self.centred) + len(self.fixed)
+        return len(self.centred) + len(self.fixed) + len(self.scaled)
 
     def report(self) -> dict[str, Any]:
-        return {"centred_activations": len(self.centred), "pixel_input": next(iter(self.fixed), None)}
+        return {
+            "centred_activations": len(self.centred),
+            "channel_scaled_activations": len(self.scaled),
+            "pixel_input": next(iter(self.fixed), None),
+        }
 
 
-def fit_grids(
-    graph: Graph, scheme: QuantScheme, preprocess: Preprocess | None, bias_correction: bool
-) -> GridFit:
-    """Rewrite ``graph`` in place for ``scheme`` (nothing for asymmetric schemes).
+def fit_grids(graph: Graph, scheme: QuantScheme, data: Dataset, config: CalibrationConfig) -> GridFit:
+    """Rewrite ``graph`` in place for ``scheme`` (nothing for asymmetric schemes); ``data`` and
+    ``config`` calibrate: they show which tensors are one-sided, the preprocessing which input is pixels.
 
     Centring needs bias correction: a consumer takes the shift back through its float weights,
     so once they are rounded it is off by ``c`` times their summed rounding error per channel,
@@ -61,7 +70,13 @@ def fit_grids(
     """
     if not scheme.symmetric:
         return GridFit()
-    centred = centre_clipped_activations(graph) if bias_correction else []
-    floats_first = scheme.placement == "tensorrt" and scheme.float_fallback is not None
-    fixed = align_input_to_pixels(graph, preprocess) if floats_first else {}
-    return GridFit(centred, fixed)
+    conv_inputs_only = scheme.placement == "tensorrt"
+    scaled = scale_depthwise_inputs(graph, data) if conv_inputs_only else []
+    centred = []
+    if config.bias_correction:
+        centred = centre_clipped_activations(graph)
+        if conv_inputs_only:
+            centred += centre_measured_activations(graph, data, config.method, config.percentile)
+    floats_first = conv_inputs_only and scheme.float_fallback is not None
+    fixed = align_input_to_pixels(graph, data.preprocess) if floats_first else {}
+    return GridFit(centred, fixed, scaled)

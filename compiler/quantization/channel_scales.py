@@ -28,7 +28,8 @@ from edgec.ir.ops import Op
 from edgec.quantization.centering import clip_bounded
 from edgec.quantization.collect import channel_amax
 
-# Channels narrower than this share of the widest are not scaled further (dead channels: 0).
+# Channels narrower than this share of the widest are scaled as if they reached it (a channel
+# that stayed 0 on the calibration data gets 1000, not infinity).
 MIN_CHANNEL_SHARE = 1e-3
 
 
@@ -62,6 +63,8 @@ def channel_scales(amax: np.ndarray) -> np.ndarray:
 
 
 def _scale(graph: Graph, value: Value, scales: np.ndarray) -> None:
+    """``Mul(value, scales)`` for every use; each depthwise Conv's output channel ``o`` reads input
+    channel ``o // multiplier``, so its weights are divided by that channel's scale."""
     uses = list(value.uses)
     assert value.shape is not None
     factors = graph.constant(f"{value.name}_channel_scales", scales.astype(value.dtype).reshape(1, -1, 1, 1))

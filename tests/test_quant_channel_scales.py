@@ -1,4 +1,4 @@
-"""Per-channel scales for depthwise Conv inputs: same function, every channel on the whole int8 grid."""
+"""Per-channel scales for Conv inputs: same function, every channel on more of the int8 grid."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from edgec.quantization import (
     quantize_qdq,
     run_dataset,
 )
-from edgec.quantization.channel_scales import channel_scales, scale_depthwise_inputs
+from edgec.quantization.channel_scales import channel_scales, scale_conv_inputs
 from edgec.quantization.qdq import clone_graph
 
 HARDSWISH = {"activation": Op.HARD_SWISH, "activation_attrs": {}}
@@ -23,7 +23,7 @@ HARDSWISH = {"activation": Op.HARD_SWISH, "activation_attrs": {}}
 
 def _uneven_block() -> Graph:
     """stem(HardSwish, channel c's weights times 10**-c/2) -> depthwise(HardSwish) -> 1x1 -> output,
-    and a second depthwise reading the same stem; the 1x1's input is not scaled (a dense Conv reads it)."""
+    and a second depthwise reading the same stem; the 1x1 (dense) Conv's input gets balanced scales."""
     b = Builder("uneven")
     x = b.input("x", (1, 3, 10, 10))
     stem = b.conv(x, 6, name="stem", **HARDSWISH)
@@ -47,9 +47,9 @@ def _data(graph: Graph, count: int, seed: int) -> Dataset:
 def test_scaling_keeps_the_function_and_scales_only_what_depthwise_convs_read():
     graph = _uneven_block()
     before = clone_graph(graph)
-    assert scale_depthwise_inputs(graph, _data(graph, 8, 0)) == ["stem"]
+    assert scale_conv_inputs(graph, _data(graph, 8, 0)) == ["stem", "depthwise"]
     verify(graph)
-    assert ops(graph).count("Mul") == 1
+    assert ops(graph).count("Mul") == 2
     scales = graph.values["stem_channel_scales"].data.reshape(-1)
     assert scales[0] == 1.0 and np.all(scales[1:] > 2.0)  # the widest channel stays, the others grow
     data = _data(graph, 4, 1)
@@ -62,6 +62,7 @@ def test_channel_scales():
     np.testing.assert_allclose(channel_scales(np.array([4.0, 2.0, 1.0])), [1.0, 2.0, 4.0])
     np.testing.assert_allclose(channel_scales(np.array([1.0, 0.0])), [1.0, 1000.0])
     np.testing.assert_allclose(channel_scales(np.zeros(2)), [1.0, 1.0])
+    np.testing.assert_allclose(channel_scales(np.array([4.0, 1.0]), balanced=True), [1.0, 2.0])
 
 
 def _channel_snr(graph: Graph, calibration: Dataset, validation: Dataset, reference) -> float:
@@ -81,6 +82,6 @@ def test_scaling_lowers_the_symmetric_int8_error():
     calibration, validation = _data(graph, 32, 2), _data(graph, 32, 3)
     reference = run_dataset(graph, validation)
     plain = _channel_snr(clone_graph(graph), calibration, validation, reference)
-    scale_depthwise_inputs(graph, calibration)
+    scale_conv_inputs(graph, calibration)
     scaled = _channel_snr(graph, calibration, validation, reference)
     assert scaled > plain + 6.0, (plain, scaled)

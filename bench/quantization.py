@@ -24,9 +24,10 @@ crops (column GPTQ, ``edgec.quantization.rounding``), then the best setting
 and what its int8 weights alone cost (activations in float);
 --schemes/--methods/--bias/--cle/--reconstruct pick a subset of the rows.
 The graph is prepared as ``edgec build`` prepares it (``fit_grids``: for the
-TensorRT scheme, ReLU6 outputs centred when bias correction is on and the
-image input on its pixel grid; column grid; ``--grids off`` or ``off,on``
-to compare without). The model runs once per data set and prepared graph
+TensorRT scheme, ReLU6 outputs and other one-sided tensors (judged by the
+default method's ranges, for every method's row) centred when bias correction
+is on and the image input on its pixel grid; column grid; ``--grids off`` or
+``off,on`` to compare without). The model runs once per data set and prepared graph
 for the statistics; each setting is one Q/DQ model under ONNX Runtime.
 """
 
@@ -66,6 +67,7 @@ from edgec.quantization import (
 )
 from edgec.quantization.equalization import equalize_for_calibration
 from edgec.quantization.grids import GridFit, fit_grids
+from edgec.quantization.options import DEFAULT_METHOD
 from edgec.quantization.rounding import gptq_rounding
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -127,8 +129,8 @@ class Graphs:
             run_passes(graph, [make_spec("cleanup")])
             if cle:
                 equalize_for_calibration(graph, self.calibration)
-            preprocess = self.calibration.preprocess
-            fit = fit_grids(graph, scheme, preprocess, bias) if grids else GridFit()
+            config = CalibrationConfig(method=DEFAULT_METHOD, bias_correction=bias)
+            fit = fit_grids(graph, scheme, self.calibration, config) if grids else GridFit()
             self.cache[key] = Prepared(graph, fit, collect_statistics(graph, self.calibration))
         return self.cache[key]
 

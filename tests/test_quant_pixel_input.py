@@ -89,12 +89,20 @@ def test_the_engine_fixes_the_input_scale_for_tensorrt_and_leaves_tflite_alone()
         calibration = _images(graph, _pixels(16, 2))
         results[name] = quantize(graph, calibration, None, CalibrationConfig(method="minmax"), scheme)
     trt, tflite = results["tensorrt"], results["tflite"]
-    assert trt.grids.report() == {"centred_activations": 1, "pixel_input": "pixels"}
+    assert trt.grids.report() == {
+        "centred_activations": 1,
+        "channel_scaled_activations": 0,
+        "pixel_input": "pixels",
+    }
     assert trt.report()["int8_grid"] == trt.grids.report()
     scales = {
         node.inputs[0].name: float(node.inputs[1].data) for node in trt.qdq.nodes_of(Op.QUANTIZE_LINEAR)
     }
     assert scales["pixels"] == np.float32(1 / 128)
     assert scales["stem"] == np.float32(3 / 127)  # the centred ReLU6: [-3, 3]
-    assert tflite.grids.report() == {"centred_activations": 0, "pixel_input": None}
+    assert tflite.grids.report() == {
+        "centred_activations": 0,
+        "channel_scaled_activations": 0,
+        "pixel_input": None,
+    }
     assert "Pad" not in ops(tflite.qdq)

@@ -187,9 +187,14 @@ def test_efficientnet_top1_agreement(bundles, held_out, quantized):
     metrics = held_out_metrics("efficientnet_lite0.onnx", bundles, held_out)
     assert metrics.samples >= 100
     assert metrics.outputs["logits"].top1 >= 95.0
-    # Calibrated from image files: its 33 ReLU6 outputs are centred and its input is on the pixel grid.
+    # Calibrated from image files: its 33 ReLU6 outputs are centred, the 7 residual sums and projections
+    # that only 1x1 Convs read get channel scales, and its input is on the pixel grid.
     result = quantized["efficientnet_lite0.onnx"][1]
-    assert result.grids.report() == {"centred_activations": 33, "pixel_input": "pixels"}
+    assert result.grids.report() == {
+        "centred_activations": 33,
+        "channel_scaled_activations": 7,
+        "pixel_input": "pixels",
+    }
 
 
 @pytest.mark.parametrize("target", ["jetson-xavier-nx", "jetson-agx-orin"])

@@ -15,7 +15,7 @@ A progress bar goes to stderr when stderr is a terminal, and nowhere else.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -126,11 +126,16 @@ def _update_histogram(stats: TensorStats, array: np.ndarray, bins: int) -> None:
 
 
 def collect_statistics(
-    graph: Graph, dataset: Dataset, bins: int = DEFAULT_BINS, histograms: bool = True
+    graph: Graph,
+    dataset: Dataset,
+    bins: int = DEFAULT_BINS,
+    histograms: bool = True,
+    only: Collection[str] | None = None,
 ) -> Statistics:
-    """Min/max (and histograms when ``histograms``) of every float activation of ``graph``."""
-    names = [v.name for v in activation_values(graph)]
-    mean_names = weighted_inputs(graph)
+    """Min/max (and histograms when ``histograms``) of every float activation of ``graph``,
+    or of those named in ``only``."""
+    names = [v.name for v in activation_values(graph) if only is None or v.name in only]
+    mean_names = weighted_inputs(graph) & set(names)
     stats = {name: TensorStats() for name in names}
     passes = 2 if histograms else 1
     with progress_bar(passes * len(dataset), "calibrating") as bar:
@@ -149,3 +154,16 @@ def collect_statistics(
         if stats[name].channel_sum is not None
     }
     return Statistics(stats, len(dataset), dataset.source, bins, means)
+
+
+def channel_amax(graph: Graph, dataset: Dataset, names: list[str]) -> dict[str, np.ndarray]:
+    """The largest ``|x|`` of each channel (axis 1) of the tensors ``names`` over ``dataset``."""
+    found: dict[str, np.ndarray] = {}
+    with progress_bar(len(dataset), "measuring channels") as bar:
+        for outputs in _outputs(graph, dataset, names, bar):
+            for name in names:
+                array = np.abs(outputs[name])
+                axes = tuple(i for i in range(array.ndim) if i != 1)
+                peak = array.max(axis=axes).astype(np.float64)
+                found[name] = peak if name not in found else np.maximum(found[name], peak)
+    return found

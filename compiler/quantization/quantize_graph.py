@@ -127,9 +127,8 @@ def quantize(
     validation = validation_data if validation_data is not None else calibration_data
     if config.equalize:
         run_step(graph, "equalize", lambda g: equalize_for_calibration(g, calibration_data), int)
-    preprocess, bias = calibration_data.preprocess, config.bias_correction
     grids = run_step(
-        graph, "fit-int8-grid", lambda g: fit_grids(g, scheme, preprocess, bias), GridFit.rewrites
+        graph, "fit-int8-grid", lambda g: fit_grids(g, scheme, calibration_data, config), GridFit.rewrites
     )
     calibration = run_step(
         graph, "calibrate", lambda g: _calibrate(g, calibration_data, config, scheme, grids), _ranges

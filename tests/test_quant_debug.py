@@ -20,8 +20,10 @@ from edgec.frontend import load_model
 from edgec.passes import make_spec, run_passes
 from edgec.quantization import quantize_graph
 from edgec.quantization.debug import compare_tensors, float_islands
+from edgec.quantization.parameters import CalibrationConfig, calibrate
 from edgec.quantization.qdq import quantize_qdq
 from edgec.quantization.quantize_graph import quantize
+from edgec.quantization.scheme import QuantScheme
 
 CHANNELS = (3, 8, 8, 8, 1)
 BROKEN = "conv3"
@@ -156,3 +158,42 @@ def test_edgec_compare_names_the_broken_layer(model, tmp_path, broken_calibratio
 def test_edgec_compare_refuses_a_float_precision(model, capsys):
     assert main(["compare", str(model), "-t", "onnxruntime-cpu", "--precision", "fp32"]) == 2
     assert "edgec compare debugs quantized builds (int8)" in capsys.readouterr().err
+
+
+def rescaled_channels(path: Path) -> Path:
+    """A 1x1 Conv (identity weights), then a per-channel Mul that weights channel 0 by 1e4 and channel 1
+    by 1e-4 (as the channel scales of edgec.quantization.grids do, less extreme), then a 1x1 Conv."""
+    eye = np.eye(2, dtype=np.float32).reshape(2, 2, 1, 1)
+    scales = np.array([1e4, 1e-4], np.float32).reshape(1, 2, 1, 1)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["t1"], "conv1"),
+        helper.make_node("Mul", ["t1", "s"], ["t2"], "scale"),
+        helper.make_node("Conv", ["t2", "w2"], ["y"], "conv2"),
+    ]
+    inits = [numpy_helper.from_array(a, n) for a, n in ((eye, "w1"), (scales, "s"), (eye, "w2"))]
+    graph = helper.make_graph(
+        nodes,
+        "rescaled_channels",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])],
+        inits,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_float_node_that_only_reweights_channels_is_not_a_jump(tmp_path):
+    """Channel 0 of the input is 1000x smaller than channel 1, so the per-tensor int8 grid before conv1
+    all but erases it: conv1's output is fine on the whole (channel 1 dominates) and the Mul, which
+    rounds nothing, makes channel 0 dominate. The SNR falls far at the Mul, but the error was made
+    at conv1's quantized input: no jump at the Mul (before: the Mul was the first jump)."""
+    graph = load_model(rescaled_channels(tmp_path / "m.onnx"), {})
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 1.0, (16, 1, 2, 8, 8)).astype(np.float32)
+    x[:, :, 0] *= 1e-3
+    data = Dataset({"x": x}, "calibration")
+    calibrate(graph, data, CalibrationConfig(method="minmax", bias_correction=False), QuantScheme())
+    table = compare_tensors(graph, quantize_qdq(graph, "tensorrt"), list(data.samples()))
+    snr = {t.layer: t.snr_db for t in table.tensors}
+    assert snr["conv1"] > 30 and snr["scale"] < 10, snr
+    assert table.first_jump() is None, table.as_dict()

@@ -12,7 +12,11 @@ capped at ``CEILING_DB`` (35 dB: one int8 rounding of a well-scaled,
 clipped-to-percentile tensor leaves about 38 dB, and a layer adds the
 roundings of its input and of its weights): a healthy int8 layer costs a few
 dB; a layer with a wrong scale, a clipped range or an outlier-dominated grid
-costs tens. The first jump in graph order is where to look. (The ceiling was
+costs tens. Only a node that reads a quantized tensor or quantized weights can
+add error: a float node fed float tensors (a channel-scaling ``Mul`` of the grid
+rewrites, a residual ``Add`` of unquantized tensors) only reweights the error it
+is given, so its SNR may move but it is never a jump. The first jump in graph
+order is where to look. (The ceiling was
 40 dB until a healthy EfficientNet-Lite0 build showed its first convolution,
 fed exact inputs, at 28.8 dB: both roundings had not been counted.)
 
@@ -33,6 +37,7 @@ import numpy as np
 from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph
 from edgec.ir.onnx_export import to_onnx
+from edgec.ir.ops import Op
 from edgec.metrics import cosine_from_sums, snr_from_energy
 from edgec.quantization.bias import bias_corrections
 from edgec.quantization.evaluation import evaluate, run_dataset
@@ -58,6 +63,7 @@ class TensorError:
     cosine: float
     inputs_snr_db: float
     output: bool
+    rounds: bool  # the node reads a quantized tensor or quantized weights in the simulation
 
     @property
     def drop_db(self) -> float:
@@ -67,7 +73,7 @@ class TensorError:
 
     @property
     def jump(self) -> bool:
-        return self.drop_db > JUMP_DB
+        return self.rounds and self.drop_db > JUMP_DB
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -165,6 +171,19 @@ def _pairs(float_graph: Graph, qdq: Graph) -> dict[str, str]:
     return pairs
 
 
+def _rounding_nodes(qdq: Graph) -> set[str]:
+    """Names of the simulation's nodes that read a DequantizeLinear's output (a quantized tensor or
+    quantized weights): the only nodes that can add error."""
+    return {
+        node.name
+        for node in qdq.nodes
+        if any(
+            v is not None and v.producer is not None and v.producer.op is Op.DEQUANTIZE_LINEAR
+            for v in node.inputs
+        )
+    }
+
+
 def _session(graph: Graph, names: Sequence[str], optimize: bool) -> Any:
     outputs = {value.name for value in graph.outputs}
     extra = [name for name in dict.fromkeys(names) if name not in outputs]
@@ -187,6 +206,7 @@ def compare_tensors(float_graph: Graph, qdq: Graph, feeds: Sequence[Feeds]) -> T
         for name, twin in pairs.items():
             sums[name].add(ref[name], out[twin])
     outputs = {value.name for value in float_graph.outputs}
+    rounding = _rounding_nodes(qdq)
     snr: dict[str, float | None] = {}
     table = []
     for node in float_graph.nodes:
@@ -203,6 +223,7 @@ def compare_tensors(float_graph: Graph, qdq: Graph, feeds: Sequence[Feeds]) -> T
                 sums[value.name].cosine(),
                 min(inputs, default=math.inf),
                 value.name in outputs,
+                node.name in rounding,
             )
             table.append(entry)
     return TensorTable(table, len(feeds))

@@ -52,13 +52,14 @@ def probability_map(path: Path) -> Path:
             nodes.append(helper.make_node("Relu", [out], [f"r{index}"], f"relu{index}"))
             x = f"r{index}"
     nodes.append(helper.make_node("Sigmoid", ["logits"], ["prob"], "sigmoid"))
-    graph = helper.make_graph(
-        nodes,
-        "probability_map",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 1, 16, 16])],
-        inits,
-    )
+    return save(path, nodes, inits, ("x", [1, 3, 16, 16]), ("prob", [1, 1, 16, 16]))
+
+
+def save(path: Path, nodes: list, inits: list, x: tuple[str, list[int]], y: tuple[str, list[int]]) -> Path:
+    """An opset-17 model of ``nodes`` with input ``x`` and output ``y`` (name, shape), saved at ``path``."""
+    inputs = [helper.make_tensor_value_info(x[0], TensorProto.FLOAT, x[1])]
+    outputs = [helper.make_tensor_value_info(y[0], TensorProto.FLOAT, y[1])]
+    graph = helper.make_graph(nodes, path.stem, inputs, outputs, inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
 
@@ -171,15 +172,7 @@ def rescaled_channels(path: Path) -> Path:
         helper.make_node("Conv", ["t2", "w2"], ["y"], "conv2"),
     ]
     inits = [numpy_helper.from_array(a, n) for a, n in ((eye, "w1"), (scales, "s"), (eye, "w2"))]
-    graph = helper.make_graph(
-        nodes,
-        "rescaled_channels",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])],
-        inits,
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
+    return save(path, nodes, inits, ("x", [1, 2, 8, 8]), ("y", [1, 2, 8, 8]))
 
 
 def test_a_float_node_that_only_reweights_channels_is_not_a_jump(tmp_path):

@@ -209,3 +209,14 @@ def unfuse_padding(graph: Graph, conv: Node, fill: float) -> None:
     graph.add_node(Op.PAD, inputs, [padded], {"mode": "constant"}, before=conv)
     graph.set_input(conv, 0, padded)
     conv.attrs["pads"] = [0] * len(pads)
+
+
+def route_through(graph: Graph, value: Value, op: Op, operand: Value, output: str) -> Value:
+    """Every use of ``value`` reads ``op(value, operand)`` instead: a new node, named ``output`` like
+    its output, before the first use. Returns that output."""
+    uses = list(value.uses)
+    routed = graph.add_value(output, value.dtype, value.shape, value.layout)
+    graph.add_node(op, [value, operand], [routed], name=routed.name, before=uses[0][0])
+    for node, index in uses:
+        graph.set_input(node, index, routed)
+    return routed

@@ -41,7 +41,7 @@ import numpy as np
 from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ir.ops import Op
-from edgec.passes.rewrite import unfuse_padding
+from edgec.passes.rewrite import route_through, unfuse_padding
 from edgec.quantization.bias import constant_response, current_bias, set_bias
 from edgec.quantization.collect import collect_statistics
 from edgec.quantization.ranges import asymmetric_range
@@ -220,12 +220,8 @@ def step_gain(low: float, high: float) -> float:
 
 def _insert_shift(graph: Graph, value: Value, shift: float) -> None:
     """Route every use of ``value`` through ``Add(value, -shift)``."""
-    uses = list(value.uses)
-    centred = graph.add_value(f"{value.name}_centred", value.dtype, value.shape, value.layout)
     offset = graph.constant(f"{value.name}_centring", np.asarray(-shift, value.dtype))
-    graph.add_node(Op.ADD, [value, offset], [centred], name=centred.name, before=uses[0][0])
-    for node, index in uses:
-        graph.set_input(node, index, centred)
+    route_through(graph, value, Op.ADD, offset, f"{value.name}_centred")
 
 
 def centre_measured_activations(graph: Graph, data: Dataset, method: str, percentile: float) -> list[Shift]:

@@ -33,6 +33,7 @@ import numpy as np
 from edgec.data.datasets import Dataset
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ir.ops import Op
+from edgec.passes.rewrite import route_through
 from edgec.quantization.centering import clip_bounded
 from edgec.quantization.collect import channel_amax
 
@@ -87,9 +88,8 @@ def _scale(graph: Graph, value: Value, scales: np.ndarray) -> None:
     uses = list(value.uses)
     assert value.shape is not None
     factors = graph.constant(f"{value.name}_channel_scales", scales.astype(value.dtype).reshape(1, -1, 1, 1))
-    scaled = graph.add_value(f"{value.name}_scaled", value.dtype, value.shape, value.layout)
-    graph.add_node(Op.MUL, [value, factors], [scaled], name=scaled.name, before=uses[0][0])
-    for node, index in uses:
+    route_through(graph, value, Op.MUL, factors, f"{value.name}_scaled")
+    for node, _ in uses:
         weight = node.const_input(1)
         assert weight is not None
         if is_depthwise(node):
@@ -98,7 +98,6 @@ def _scale(graph: Graph, value: Value, scales: np.ndarray) -> None:
             divisor = scales.reshape(1, -1, *([1] * (weight.ndim - 2)))
         divided = graph.constant(f"{node.name}_weight_rescaled", (weight / divisor).astype(weight.dtype))
         graph.set_input(node, 1, divided)
-        graph.set_input(node, index, scaled)
 
 
 def scale_conv_inputs(graph: Graph, data: Dataset) -> list[str]:

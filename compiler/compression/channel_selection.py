@@ -34,7 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgec.compression.obs import channel_obs, damped
-from edgec.compression.sequential import LayerProblem, SequentialSettings, reference_outputs, sampled_patches
+from edgec.compression.sequential import (
+    LayerProblem,
+    SequentialSettings,
+    reference_outputs,
+    ridge_solve,
+    sampled_patches,
+)
 from edgec.ir.graph import Graph, Node
 from edgec.ir.weight_matrices import bias_vector, can_have_bias, weight_matrix
 from edgec.runtime import Feeds
@@ -71,10 +77,9 @@ class _Fit:
 
     def ridge(self, h: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Ridge least squares on the columns ``keep`` towards the reference, pulled towards ``start``."""
-        ridge = np.diag(h) - np.diag(self.hessian)
-        right = self.cross[keep] + ridge[keep, None] * self.start[:, keep].T
+        kept = np.ix_(keep, keep)
         w = np.zeros_like(self.start)
-        w[:, keep] = np.linalg.solve(h[np.ix_(keep, keep)], right).T
+        w[:, keep] = ridge_solve(self.hessian[kept], h[kept], self.cross[keep], self.start[:, keep])
         return w
 
     def refit_bias(self, w: np.ndarray) -> np.ndarray | None:

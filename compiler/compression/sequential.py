@@ -144,10 +144,17 @@ def _refit(
     g, rows, _ = start.shape
     y = problem.y - (problem.y.mean(axis=0) if problem.with_bias else 0.0)
     x = problem.x - mean[:, None, :]
-    ridge = np.einsum("gii->gi", h - hessian)  # the damping: a diagonal
-    right = np.stack([x[i].T @ y[:, i * rows : (i + 1) * rows] for i in range(g)])
-    right += ridge[:, :, None] * start.transpose(0, 2, 1)
-    return np.linalg.solve(h, right).transpose(0, 2, 1)
+    cross = np.stack([x[i].T @ y[:, i * rows : (i + 1) * rows] for i in range(g)])
+    return ridge_solve(hessian, h, cross, start)
+
+
+def ridge_solve(hessian: np.ndarray, h: np.ndarray, cross: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Weights ``W`` [..., rows, cols] with ``h W^T = X^T Y + (h - hessian) start^T``: least squares
+    towards the reference (``cross`` = ``X^T Y``) under ``h``, ``hessian`` damped on its diagonal, the
+    damping pulling ``W`` towards ``start``. Batched over leading axes (groups)."""
+    ridge = np.diagonal(h - hessian, axis1=-2, axis2=-1)  # the damping: a diagonal
+    right = cross + ridge[..., :, None] * np.swapaxes(start, -1, -2)
+    return np.swapaxes(np.linalg.solve(h, right), -1, -2)
 
 
 def compress_layer(
